@@ -1,0 +1,142 @@
+"""The gateway process: store, optional in-process simulator, ESME bind, dispatcher, admin API.
+
+`Gateway` is what `smsgw up` runs and what the end-to-end tests start, so both exercise the
+same wiring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+import uvicorn
+
+from gateway.config import Settings
+from gateway.dispatcher import Dispatcher
+from gateway.esme import EsmeClient, SmscEndpoint
+from gateway.inbound import InboundHandler
+from gateway.smpp.session import SessionConfig
+from store import outbound
+from store.store import Store
+
+log = logging.getLogger("smsgw")
+
+
+class Gateway:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.store: Store | None = None
+        self.simulator = None
+        self.client: EsmeClient
+        self.dispatcher: Dispatcher
+        self.inbound: InboundHandler
+        self._api: uvicorn.Server | None = None
+        self._api_task: asyncio.Task[None] | None = None
+        self.api_port: int | None = None
+
+    async def start(self, *, api: bool = True) -> None:
+        s = self.settings
+        self.store = await asyncio.to_thread(Store.open, s.database_url)
+        log.info("store ready: %s", _redact(self.store.url))
+        released = await self.store.write(lambda c: outbound.release_claims(
+            c, instance=s.instance, now=datetime.now(UTC)))
+        if released:
+            log.warning("%d messages claimed before a stop were put back in the queue "
+                        "(flagged possibly duplicated)", released)
+        host, port = s.smsc_host, s.smsc_port
+        if s.embedded_simulator:
+            host, port = await self._start_simulator()
+        self.inbound = InboundHandler(self.store, source_addr=s.source_addr)
+        self.client = EsmeClient(
+            SmscEndpoint(s.connection_name, host or "127.0.0.1", port, s.smsc_system_id,
+                         s.smsc_password, s.smsc_system_type),
+            self.inbound.on_deliver_sm,
+            session_config=SessionConfig(
+                window=s.window, response_timeout=s.response_timeout,
+                enquire_link_interval=s.enquire_link_interval,
+                enquire_link_timeout=s.enquire_link_timeout, max_pdu_length=s.max_pdu_length),
+            reconnect_min=s.reconnect_min, reconnect_max=s.reconnect_max)
+        self.dispatcher = Dispatcher(self.store, self.client, instance=s.instance,
+                                     source_addr=s.source_addr, batch=s.claim_batch,
+                                     poll_interval=s.poll_interval)
+        self.inbound.on_enqueued = self.dispatcher.wake
+        self.client.start()
+        self.dispatcher.start()
+        backlog = await self.inbound.process_backlog()
+        if backlog:
+            log.warning("processed %d MOs left unprocessed by a previous stop", backlog)
+        if api:
+            await self._start_api()
+
+    async def _start_simulator(self) -> tuple[str, int]:
+        from simulator.smsc import Simulator
+
+        from simulator.config import SimulatorConfig
+
+        s = self.settings
+        config = SimulatorConfig(
+            host="127.0.0.1", port=s.sim_port, control_port=s.sim_control_port,
+            accounts={s.smsc_system_id: s.smsc_password}, receipt_delay=s.sim_receipt_delay)
+        self.simulator = Simulator(config)
+        await self.simulator.start()
+        log.info("simulator: SMPP on 127.0.0.1:%d, control API on http://127.0.0.1:%d",
+                 self.simulator.port, self.simulator.control_port)
+        return "127.0.0.1", self.simulator.port
+
+    async def _start_api(self) -> None:
+        from gateway.api.app import create_app
+
+        config = uvicorn.Config(create_app(self), host=self.settings.api_host,
+                                port=self.settings.api_port, log_level="warning",
+                                lifespan="off")
+        self._api = uvicorn.Server(config)
+        # The host process owns SIGINT/SIGTERM (graceful unbind); uvicorn must not take them.
+        self._api.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._api_task = asyncio.get_running_loop().create_task(self._api.serve())
+        while not self._api.started:
+            if self._api_task.done():
+                self._api_task.result()  # raises the bind error, e.g. port in use
+                raise RuntimeError("admin API stopped during start-up")
+            await asyncio.sleep(0.01)
+        sock = self._api.servers[0].sockets[0]
+        self.api_port = sock.getsockname()[1]
+        log.info("admin API on http://%s:%d (docs at /docs)", self.settings.api_host,
+                 self.api_port)
+
+    async def enqueue(self, to: str, text: str, *, priority: int = 2,
+                      schedule_at: datetime | None = None,
+                      expires_at: datetime | None = None) -> int:
+        assert self.store is not None
+        mt_id = await self.store.write(lambda c: outbound.enqueue_mt(
+            c, dest_addr=to, text=text, priority=priority, now=datetime.now(UTC),
+            source_addr=self.settings.source_addr, schedule_at=schedule_at,
+            expires_at=expires_at))
+        log.info("mt=%d queued to=%s priority=%d", mt_id, to, priority)
+        self.dispatcher.wake()
+        return mt_id
+
+    async def stop(self) -> None:
+        """Graceful: stop taking work, unbind, drain the writer."""
+        if self._api is not None:
+            self._api.should_exit = True
+            if self._api_task is not None:
+                with contextlib.suppress(Exception):
+                    await self._api_task
+        if hasattr(self, "dispatcher"):
+            await self.dispatcher.stop()
+        if hasattr(self, "client"):
+            await self.client.stop()
+        if self.simulator is not None:
+            await self.simulator.stop()
+        if self.store is not None:
+            await self.store.close()
+        log.info("stopped")
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

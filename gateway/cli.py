@@ -1,0 +1,174 @@
+"""`smsgw` — the command line: run the gateway, the simulator, send a message, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from datetime import UTC, datetime
+
+from gateway.config import Settings
+
+DESCRIPTION = """\
+smsgw: an SMS gateway for retail ordering, data collection and subscriber notices.
+
+Start here:   smsgw up            gateway + bundled SMSC simulator + admin API, on SQLite
+Then text it: curl -X POST localhost:2776/mo -H 'content-type: application/json' \\
+                -d '{"from": "8613800000001", "to": "10690", "text": "HELP"}'
+Read reply:   curl localhost:2776/handsets/8613800000001/inbox
+"""
+
+UP_EPILOG = """\
+Every option can also be set in the environment: SMSGW_<NAME> (e.g. SMSGW_SMSC_HOST,
+SMSGW_API_PORT), and DATABASE_URL for the store. Without --smsc-host the bundled simulator
+runs in-process (SMPP on 2775, control API on 2776). Stop with Ctrl-C: the gateway unbinds
+gracefully and nothing queued is lost.
+"""
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.getLogger("smpplib").setLevel(logging.ERROR)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smsgw", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log-level", default=os.environ.get("SMSGW_LOG_LEVEL", "INFO"),
+                        help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run the gateway (with the bundled simulator unless "
+                        "--smsc-host is given)", epilog=UP_EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    up.add_argument("--database-url", help="SQLAlchemy URL; default: SQLite file under "
+                    "~/.local/share/smsgw (env DATABASE_URL)")
+    up.add_argument("--smsc-host", help="SMSC to bind to; omit to run the bundled simulator")
+    up.add_argument("--smsc-port", type=int, help="SMSC SMPP port (default 2775)")
+    up.add_argument("--system-id", dest="smsc_system_id", help="bind system_id (default smsgw)")
+    up.add_argument("--password", dest="smsc_password", help="bind password (default secret)")
+    up.add_argument("--source-addr", help="our short code, the sender of every MT "
+                    "(default 10690)")
+    up.add_argument("--api-port", type=int, help="admin HTTP API port (default 8080)")
+    up.add_argument("--sim-port", type=int, help="bundled simulator SMPP port (default 2775)")
+    up.add_argument("--sim-control-port", type=int,
+                    help="bundled simulator control API port (default 2776)")
+    up.add_argument("--window", type=int, help="max outstanding SMPP requests (default 10)")
+
+    simp = sub.add_parser("simulator", help="run the SMSC simulator alone "
+                          "(see smsgw simulator --help)", add_help=False)
+    simp.add_argument("args", nargs=argparse.REMAINDER)
+
+    send = sub.add_parser("send", help="queue one SMS (sent by a running gateway)")
+    send.add_argument("msisdn", help="destination number, digits only, e.g. 8613800000001")
+    send.add_argument("text", help="message text (GSM or Unicode; long texts are split)")
+    send.add_argument("--priority", type=int, default=2, choices=range(4),
+                      help="0 alert, 1 reply, 2 transactional (default), 3 bulk")
+    send.add_argument("--database-url", help="store URL (env DATABASE_URL)")
+
+    db = sub.add_parser("db", help="database maintenance")
+    dbsub = db.add_subparsers(dest="db_command", metavar="ACTION")
+    upg = dbsub.add_parser("upgrade", help="apply migrations up to the latest schema")
+    upg.add_argument("--database-url", help="store URL (env DATABASE_URL)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in vars(args).items()
+                 if v is not None and k in Settings.model_fields}
+    try:
+        return Settings(**overrides)
+    except Exception as exc:  # pydantic's message names the field and the rule
+        raise SystemExit(f"smsgw: bad configuration: {exc}") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "simulator":
+        from simulator.cli import main as simulator_main
+
+        return simulator_main(args.args)
+    _configure_logging(args.log_level)
+    if args.command == "up":
+        return asyncio.run(_up(_settings(args)))
+    if args.command == "send":
+        return _send(args)
+    if args.command == "db" and args.db_command == "upgrade":
+        return _db_upgrade(args)
+    parser.print_help()
+    return 2
+
+
+async def _up(settings: Settings) -> int:
+    from gateway.app import Gateway
+
+    gw = Gateway(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await gw.start()
+    except Exception as exc:
+        logging.getLogger("smsgw").error("cannot start: %s", exc)
+        await gw.stop()
+        return 1
+    _print_banner(gw)
+    await stop.wait()
+    logging.getLogger("smsgw").info("shutting down (unbinding)…")
+    await gw.stop()
+    return 0
+
+
+def _print_banner(gw: object) -> None:
+    from gateway.app import Gateway
+
+    assert isinstance(gw, Gateway)
+    lines = [f"smsgw is up. Admin API: http://{gw.settings.api_host}:{gw.api_port}/docs"]
+    if gw.simulator is not None:
+        ctl = gw.simulator.control_port
+        lines += [
+            f"Simulator control API: http://127.0.0.1:{ctl}",
+            "Text the gateway from a virtual handset:",
+            f"  curl -s -X POST localhost:{ctl}/mo -H 'content-type: application/json' "
+            f"-d '{{\"from\": \"8613800000001\", \"to\": \"{gw.settings.source_addr}\", "
+            f"\"text\": \"HELP\"}}'",
+            f"  curl -s localhost:{ctl}/handsets/8613800000001/inbox",
+        ]
+    print("\n".join(lines), flush=True)
+
+
+def _send(args: argparse.Namespace) -> int:
+    from store import outbound
+    from store.store import Store
+
+    settings = _settings(args)
+    store = Store.open(settings.database_url)
+    try:
+        mt_id = store.run(lambda c: outbound.enqueue_mt(
+            c, dest_addr=args.msisdn.lstrip("+"), text=args.text, priority=args.priority,
+            now=datetime.now(UTC), source_addr=settings.source_addr))
+    finally:
+        asyncio.run(store.close())
+    print(f"queued message {mt_id} to {args.msisdn} (a running gateway sends it)")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from store.db import default_database_url
+    from store.migrate import current_revision, upgrade
+
+    url = args.database_url or Settings().database_url or default_database_url()
+    upgrade(url)
+    print(f"schema at revision {current_revision(url)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""Gateway settings, read from the environment (prefix SMSGW_) and overridable by CLI flags."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_instance() -> str:
+    # Stable across restarts: on start an instance takes back the rows it had claimed when it
+    # stopped. Several instances on one host must each set SMSGW_INSTANCE.
+    return socket.gethostname() or "smsgw"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMSGW_", extra="ignore")
+
+    # Store. DATABASE_URL (no prefix) is the conventional name; SMSGW_DATABASE_URL also works.
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+
+    # SMSC to bind to. No host → the bundled simulator is started in-process.
+    smsc_host: str | None = None
+    smsc_port: int = Field(default=2775, ge=1, le=65535)
+    smsc_system_id: str = "smsgw"
+    smsc_password: str = "secret"
+    smsc_system_type: str = ""
+    connection_name: str = "smsc1"
+
+    # The address our MTs come from (the service short code handsets text).
+    source_addr: str = "10690"
+
+    # SMPP session behaviour.
+    window: int = Field(default=10, ge=1, le=1000)
+    response_timeout: float = Field(default=10.0, gt=0)
+    enquire_link_interval: float = Field(default=30.0, gt=0)
+    enquire_link_timeout: float = Field(default=10.0, gt=0)
+    max_pdu_length: int = Field(default=70_000, ge=64)
+    reconnect_min: float = Field(default=0.5, gt=0)
+    reconnect_max: float = Field(default=30.0, gt=0)
+
+    # In-process simulator (only when smsc_host is unset).
+    sim_port: int = Field(default=2775, ge=0, le=65535)
+    sim_control_port: int = Field(default=2776, ge=0, le=65535)
+    sim_receipt_delay: float = Field(default=0.2, ge=0)
+
+    # Admin HTTP API.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
+
+    # Dispatcher.
+    claim_batch: int = Field(default=50, ge=1, le=10_000)
+    poll_interval: float = Field(default=0.5, gt=0)
+
+    instance: str = Field(default_factory=_default_instance)
+
+    @field_validator("database_url")
+    @classmethod
+    def _strip(cls, v: str | None) -> str | None:
+        return v.strip() or None if v else None
+
+    @property
+    def embedded_simulator(self) -> bool:
+        return not self.smsc_host

@@ -1,0 +1,140 @@
+"""The gateway's ESME side: keeps one transceiver bind to an SMSC up, whatever happens.
+
+Connects, binds, and on any loss reconnects with exponential backoff and full jitter (so a
+fleet of gateways does not reconnect in lockstep after an SMSC restart). While unbound the
+dispatcher simply waits in `wait_bound()`; queued messages stay in the store meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from gateway.metrics import METRICS
+from gateway.smpp import session as sm
+from gateway.smpp import status as st
+from gateway.smpp.codec import Pdu
+from gateway.smpp.connection import (
+    BindError,
+    ConnectionClosed,
+    Reply,
+    SmppConnection,
+    connect,
+)
+
+log = logging.getLogger("smsgw.esme")
+
+DeliverHandler = Callable[[str, Pdu], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class SmscEndpoint:
+    name: str
+    host: str
+    port: int
+    system_id: str
+    password: str
+    system_type: str = ""
+
+
+def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
+    """Full-jitter exponential backoff: uniform in [low, min(high, low * 2^attempt)]."""
+    ceiling = min(high, low * (2 ** min(attempt, 30)))
+    return rng.uniform(low, ceiling)
+
+
+class EsmeClient:
+    def __init__(self, endpoint: SmscEndpoint, on_deliver: DeliverHandler, *,
+                 session_config: sm.SessionConfig, reconnect_min: float = 0.5,
+                 reconnect_max: float = 30.0, seed: int | None = None):
+        self.endpoint = endpoint
+        self.on_deliver = on_deliver
+        self.session_config = session_config
+        self.reconnect_min = reconnect_min
+        self.reconnect_max = reconnect_max
+        self._rng = random.Random(seed)
+        self._bound = asyncio.Event()
+        self._stopping = False
+        self.connection: SmppConnection | None = None
+        self.binds = 0  # successful binds since start (a reconnect count, for status/tests)
+        self.last_error = ""
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.endpoint.name
+
+    @property
+    def bound(self) -> bool:
+        return self.connection is not None and self.connection.bound
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"esme-{self.name}")
+
+    async def wait_bound(self) -> SmppConnection:
+        while True:
+            await self._bound.wait()
+            conn = self.connection
+            if conn is not None and conn.bound:
+                return conn
+            await asyncio.sleep(0)  # state is changing under us; look again
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self.connection is not None:
+            await self.connection.unbind()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    # -- handler protocol for SmppConnection ------------------------------------------------------
+
+    async def on_request(self, conn: SmppConnection, pdu: Pdu) -> Reply:
+        if pdu.command in ("deliver_sm", "data_sm"):
+            return await self.on_deliver(self.name, pdu)
+        return Reply(st.ESME_RINVCMDID)
+
+    async def on_bind(self, conn: SmppConnection, event: sm.BindRequested) -> int:
+        return st.ESME_RINVBNDSTS  # an ESME never accepts binds
+
+    def on_closed(self, conn: SmppConnection, reason: str) -> None:
+        if conn is self.connection:
+            self._bound.clear()
+            METRICS.binds_up.labels(self.name).set(0)
+
+    # -- the reconnect loop -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        attempt = 0
+        ep = self.endpoint
+        while not self._stopping:
+            try:
+                conn = await connect(ep.host, ep.port, self, config=self.session_config,
+                                     name=ep.name)
+                self.connection = conn
+                await conn.bind("bind_transceiver", ep.system_id, ep.password, ep.system_type)
+            except BindError as exc:
+                self.last_error = str(exc)
+                log.error("conn=%s bind to %s:%d refused: %s", ep.name, ep.host, ep.port,
+                          st.name(exc.status))
+            except (TimeoutError, OSError, ConnectionClosed) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("conn=%s cannot reach %s:%d: %s", ep.name, ep.host, ep.port,
+                            self.last_error)
+            else:
+                attempt = 0
+                self.binds += 1
+                self._bound.set()
+                METRICS.binds_up.labels(ep.name).set(1)
+                reason = await conn.closed
+                self.last_error = reason
+                log.warning("conn=%s link down: %s", ep.name, reason)
+            if self._stopping:
+                break
+            delay = backoff_delay(attempt, self.reconnect_min, self.reconnect_max, self._rng)
+            attempt += 1
+            log.info("conn=%s reconnecting in %.2fs (attempt %d)", ep.name, delay, attempt)
+            await asyncio.sleep(delay)

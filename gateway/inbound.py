@@ -1,0 +1,177 @@
+"""deliver_sm handling: MOs and delivery receipts, each committed before it is acknowledged.
+
+An MO is written to the store, then deliver_sm_resp is sent (design.md, guarantees), then it
+is processed into a reply. A crash between the two is healed at start-up by
+`process_backlog`. Receipts are matched to their MT, or kept until they can be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from commands import engine
+from gateway.metrics import METRICS
+from gateway.smpp import status as st
+from gateway.smpp import text as smstext
+from gateway.smpp.codec import Pdu
+from gateway.smpp.connection import Reply
+from store import inbound, outbound, receipts
+from store.store import Store
+
+log = logging.getLogger("smsgw.inbound")
+
+PRIORITY_REPLY = 1
+# Where the SMSC gives no message identity, a byte-identical deliver_sm from the same
+# connection within this many seconds is taken as a redelivery (protocol.md).
+REDELIVERY_WINDOW = 300
+_RECEIPT_ESM = 0x04  # esm_class message type: SMSC delivery receipt (SMPP 3.4 §5.2.12)
+_ESM_TYPE_MASK = 0x3C
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_receipt(pdu: Pdu) -> bool:
+    return (pdu.get("esm_class", 0) & _ESM_TYPE_MASK) == _RECEIPT_ESM
+
+
+def dedup_keys(pdu: Pdu, now: datetime) -> tuple[str, str]:
+    """(this window's key, the previous window's key) for a deliver_sm without an SMSC id."""
+    h = hashlib.sha256()
+    for name in ("source_addr", "destination_addr", "esm_class", "data_coding",
+                 "sar_msg_ref_num", "sar_segment_seqnum"):
+        h.update(repr(pdu.get(name)).encode())
+    h.update(pdu.get("short_message", b"") or b"")
+    h.update(pdu.get("message_payload", b"") or b"")
+    digest = h.hexdigest()[:40]
+    bucket = int(now.timestamp()) // REDELIVERY_WINDOW
+    return f"{digest}:{bucket}", f"{digest}:{bucket - 1}"
+
+
+def mo_text(pdu: Pdu) -> tuple[str, bytes]:
+    """Decoded text and the raw user data of a deliver_sm."""
+    raw = pdu.get("message_payload") or pdu.get("short_message", b"")
+    _, payload = smstext.parse_udh(raw, pdu.get("esm_class", 0))
+    return smstext.decode_text(payload, pdu.get("data_coding", 0)), raw
+
+
+class InboundHandler:
+    def __init__(self, store: Store, *, source_addr: str,
+                 on_enqueued: Callable[[], None] = lambda: None):
+        self.store = store
+        self.source_addr = source_addr
+        self.on_enqueued = on_enqueued
+
+    async def on_deliver_sm(self, connection: str, pdu: Pdu) -> Reply:
+        if is_receipt(pdu):
+            return await self._receipt(connection, pdu)
+        return await self._mo(connection, pdu)
+
+    async def _mo(self, connection: str, pdu: Pdu) -> Reply:
+        text, raw = mo_text(pdu)
+        now = _now()
+        key, previous_key = dedup_keys(pdu, now)
+        source, dest = str(pdu.get("source_addr", "")), str(pdu.get("destination_addr", ""))
+
+        def persist(conn) -> tuple[int, bool]:
+            earlier = inbound.find_mo(conn, connection=connection, dedup_key=previous_key)
+            if earlier is not None:
+                return earlier, False
+            return inbound.insert_mo(
+                conn, connection=connection, dedup_key=key, source_addr=source,
+                dest_addr=dest, text=text, data_coding=pdu.get("data_coding", 0),
+                esm_class=pdu.get("esm_class", 0), short_message=raw, now=now)
+
+        mo_id, is_new = await self.store.write(persist)
+        if not is_new:
+            log.info("mo=%d duplicate from=%s conn=%s: acknowledged, not processed again",
+                     mo_id, source, connection)
+            METRICS.mo_duplicates.inc()
+            return Reply()
+        METRICS.messages_in.inc()
+        log.info("mo=%d received from=%s to=%s conn=%s text=%r", mo_id, source, dest,
+                 connection, text[:60])
+        # Processing runs after the ack: the MO is already safe on disk.
+        self._schedule_processing(mo_id, source, text)
+        return Reply()
+
+    def _schedule_processing(self, mo_id: int, source: str, text: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.process(mo_id, source, text))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def process(self, mo_id: int, source: str, text: str) -> None:
+        try:
+            outcome = engine.handle(text)
+        except Exception as exc:  # a bug must not lose the MO: mark it failed, keep it
+            log.exception("mo=%d processing failed", mo_id)
+            error = f"{type(exc).__name__}: {exc}"
+            await self.store.write(lambda c: inbound.mark_mo_failed(
+                c, mo_id, error=error, now=_now()))
+            return
+
+        def reply_and_mark(conn) -> int:
+            now = _now()
+            mt_id = outbound.enqueue_mt(conn, dest_addr=source, text=outcome.reply,
+                                        priority=PRIORITY_REPLY, now=now,
+                                        source_addr=self.source_addr, in_reply_to=mo_id)
+            inbound.mark_mo_processed(conn, mo_id, command=outcome.command or outcome.error,
+                                      now=now)
+            return mt_id
+
+        mt_id = await self.store.write(reply_and_mark)
+        log.info("mo=%d processed command=%s reply mt=%d queued to=%s", mo_id,
+                 outcome.command or outcome.error, mt_id, source)
+        self.on_enqueued()
+
+    async def process_backlog(self) -> int:
+        """Process MOs that were stored but not processed (a crash after the ack)."""
+        count = 0
+        while True:
+            rows = await self.store.read(lambda c: inbound.unprocessed_mos(c, 100))
+            if not rows:
+                return count
+            for row in rows:
+                await self.process(row.id, row.source_addr, row.text)
+                count += 1
+
+    async def _receipt(self, connection: str, pdu: Pdu) -> Reply:
+        raw_text = smstext.decode_text(pdu.get("short_message", b""), pdu.get("data_coding", 0))
+        parsed = smstext.parse_receipt(raw_text)
+        smsc_id = pdu.get("receipted_message_id") or (parsed.id if parsed else None)
+        if not smsc_id:
+            log.warning("receipt without an id conn=%s text=%r: acknowledged, kept as MO",
+                        connection, raw_text[:80])
+            return await self._mo(connection, pdu)
+        stat = parsed.stat if parsed else None
+        if pdu.get("message_state") is not None:
+            stat = smstext.MESSAGE_STATE_STAT.get(pdu.get("message_state"), stat)
+        state = receipts.RECEIPT_STATES.get((stat or "UNKNOWN").upper(), "unknown")
+        error_code = _int_or_none(parsed.err if parsed else None)
+        message_id = await self.store.write(lambda c: receipts.apply_receipt(
+            c, connection=connection, smsc_message_id=smsc_id, state=state,
+            error_code=error_code, raw=raw_text, now=_now()))
+        METRICS.receipts.labels(state).inc()
+        if message_id is None:
+            log.info("receipt smsc_id=%s stat=%s conn=%s: no match yet, kept", smsc_id, stat,
+                     connection)
+        else:
+            log.info("mt=%d receipt smsc_id=%s stat=%s err=%s", message_id, smsc_id, stat,
+                     error_code)
+        return Reply(st.ESME_ROK)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+# Strong references to processing tasks, so none is garbage-collected mid-flight.
+_background: set[asyncio.Task[None]] = set()

@@ -1,0 +1,608 @@
+"""SMS text layer, sans-IO: alphabets, splitting, UDH, reassembly, delivery receipts.
+
+References:
+- 3GPP TS 23.038 §6.2.1 (GSM 7-bit default alphabet) and §6.2.1.1 (extension table).
+- 3GPP TS 23.040 §9.2.3.24.1 / §9.2.3.24.8 (concatenation IEs, 8- and 16-bit reference).
+- SMPP 3.4 §5.2.19 (data_coding), §5.2.12 (esm_class UDHI), §5.3.2.22-24 (sar_* TLVs),
+  §5.3.2.35 (message_state) and Appendix B (delivery receipt text).
+
+SMPP data_coding 0 carries *unpacked* septets: one septet value per octet, so nothing here
+packs 7-bit data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
+
+__all__ = [
+    "DC_BINARY",
+    "DC_GSM7",
+    "DC_IA5",
+    "DC_LATIN1",
+    "DC_UCS2",
+    "ESM_UDHI",
+    "MESSAGE_STATE_STAT",
+    "RECEIPT_STATS",
+    "STAT_MESSAGE_STATE",
+    "ConcatInfo",
+    "Expired",
+    "MessageTooLong",
+    "NotGsm7",
+    "Reassembler",
+    "Receipt",
+    "SplitResult",
+    "choose_encoding",
+    "concat_from_sar",
+    "count_parts",
+    "decode_text",
+    "encode_text",
+    "format_receipt",
+    "gsm7_decode",
+    "gsm7_encode",
+    "gsm7_septets",
+    "is_gsm7",
+    "parse_receipt",
+    "parse_udh",
+    "receipt_id_matches",
+    "split_text",
+]
+
+# SMPP 3.4 §5.2.19 data_coding values we deal with.
+DC_GSM7 = 0  # SMSC default alphabet; for us GSM 03.38 unpacked
+DC_IA5 = 1  # IA5 / ASCII
+DC_BINARY = 4  # 8-bit binary (2 is also 8-bit binary)
+DC_LATIN1 = 3  # ISO-8859-1
+DC_UCS2 = 8  # UCS2; we treat it as UTF-16-BE so emoji survive
+
+ESM_UDHI = 0x40  # SMPP 3.4 §5.2.12: short_message starts with a UDH
+
+# --- GSM 03.38 (3GPP TS 23.038 §6.2.1) -------------------------------------------------------
+
+# Index = septet value. 0x1B is the escape to the extension table (never a character itself).
+_GSM_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅå"
+    "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
+    " !\"#¤%&'()*+,-./"
+    "0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNO"
+    "PQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmno"
+    "pqrstuvwxyzäöñüà"
+)
+assert len(_GSM_BASIC) == 128
+
+_ESC = 0x1B
+
+# TS 23.038 §6.2.1.1 extension table (after ESC). 0x0A is form feed (page break).
+_GSM_EXT: dict[int, str] = {
+    0x0A: "\x0c",
+    0x14: "^",
+    0x28: "{",
+    0x29: "}",
+    0x2F: "\\",
+    0x3C: "[",
+    0x3D: "~",
+    0x3E: "]",
+    0x40: "|",
+    0x65: "€",
+}
+
+# char -> encoded bytes (1 byte basic, 2 bytes ESC + code for the extension table)
+_GSM_ENCODE: dict[str, bytes] = {ch: bytes((i,)) for i, ch in enumerate(_GSM_BASIC) if i != _ESC}
+_GSM_ENCODE.update({ch: bytes((_ESC, code)) for code, ch in _GSM_EXT.items()})
+
+
+class NotGsm7(UnicodeEncodeError):
+    """Text has a character outside GSM 03.38 (a UnicodeEncodeError, hence a ValueError)."""
+
+    def __init__(self, text: str, position: int) -> None:
+        super().__init__("gsm03.38", text, position, position + 1, "not in GSM 03.38")
+
+    def __str__(self) -> str:
+        return f"character {self.object[self.start]!r} at {self.start} is not in GSM 03.38"
+
+
+class MessageTooLong(ValueError):
+    """More than 255 parts: the concatenation IE counts parts in one octet (TS 23.040)."""
+
+
+def gsm7_encode(text: str) -> bytes:
+    """Encode to unpacked GSM septets (one per byte; extension chars as 0x1B + code)."""
+    out = bytearray()
+    enc = _GSM_ENCODE
+    for i, ch in enumerate(text):
+        b = enc.get(ch)
+        if b is None:
+            raise NotGsm7(text, i)
+        out += b
+    return bytes(out)
+
+
+def gsm7_decode(data: bytes) -> str:
+    """Decode unpacked GSM septets. Never raises.
+
+    An unknown escape shows the base-table character (TS 23.038 §6.2.1.1 note: a receiver
+    that does not know an extension char displays the default-alphabet one); ESC ESC (reserved
+    for a further table) and a trailing ESC show a space. Octets >= 0x80 cannot occur in
+    unpacked septets; they become U+FFFD.
+    """
+    out: list[str] = []
+    i, n = 0, len(data)
+    while i < n:
+        b = data[i]
+        i += 1
+        if b >= 0x80:
+            out.append("\ufffd")
+        elif b == _ESC:
+            if i >= n:
+                out.append(" ")
+                break
+            c = data[i]
+            i += 1
+            if c in _GSM_EXT:
+                out.append(_GSM_EXT[c])
+            elif c == _ESC or c >= 0x80:
+                out.append(" ")
+            else:
+                out.append(_GSM_BASIC[c])
+        else:
+            out.append(_GSM_BASIC[b])
+    return "".join(out)
+
+
+def is_gsm7(text: str) -> bool:
+    enc = _GSM_ENCODE
+    return all(ch in enc for ch in text)
+
+
+def gsm7_septets(text: str) -> int:
+    """Septets needed for ``text`` (extension chars cost 2). Raises NotGsm7."""
+    enc = _GSM_ENCODE
+    total = 0
+    for i, ch in enumerate(text):
+        b = enc.get(ch)
+        if b is None:
+            raise NotGsm7(text, i)
+        total += len(b)
+    return total
+
+
+# --- data_coding ------------------------------------------------------------------------------
+
+
+def choose_encoding(text: str) -> int:
+    """0 (GSM 03.38) when every character fits, else 8 (UCS2)."""
+    return DC_GSM7 if is_gsm7(text) else DC_UCS2
+
+
+def encode_text(text: str, data_coding: int) -> bytes:
+    """Encode for short_message. Raises NotGsm7 / UnicodeEncodeError / ValueError."""
+    if data_coding == DC_GSM7:
+        return gsm7_encode(text)
+    if data_coding == DC_UCS2:
+        # surrogatepass: a str holding a lone surrogate still encodes (decoded as U+FFFD).
+        return text.encode("utf-16-be", "surrogatepass")
+    if data_coding == DC_IA5:
+        return text.encode("ascii")
+    if data_coding in (DC_LATIN1, DC_BINARY, 2):
+        return text.encode("latin-1")
+    raise ValueError(f"unsupported data_coding {data_coding}")
+
+
+def decode_text(data: bytes, data_coding: int) -> str:
+    """Decode short_message / message_payload. Never raises on any bytes or data_coding."""
+    data = bytes(data)
+    if data_coding == DC_GSM7:
+        # Many SMSCs send Latin-1 with dc 0; octets >= 0x80 cannot be unpacked septets.
+        if any(b >= 0x80 for b in data):
+            return data.decode("latin-1")
+        return gsm7_decode(data)
+    if data_coding == DC_UCS2:
+        # UTF-16 so surrogate pairs work; odd length and lone surrogates become U+FFFD.
+        return data.decode("utf-16-be", "replace")
+    if data_coding == DC_IA5:
+        return data.decode("ascii", "replace")
+    # 3 Latin-1; 2/4 8-bit binary shown as Latin-1; anything else best effort as Latin-1
+    # (latin-1 maps every octet, so this cannot fail).
+    return data.decode("latin-1", "replace")
+
+
+# --- splitting (TS 23.040 §9.2.3.24.1) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    data_coding: int
+    esm_class: int  # ESM_UDHI when multipart, else 0
+    parts: list[bytes]  # short_message bodies, UDH prepended when multipart
+
+
+# data_coding -> (single-part limit, per-part limit with the 6-octet UDH, octets per unit).
+# GSM: 160 / 153 septets (unpacked: one octet each). UCS2: 70 / 67 UTF-16 code units.
+# Latin-1 / 8-bit: 140 / 134 octets.
+_LIMITS: dict[int, tuple[int, int, int]] = {
+    DC_GSM7: (160, 153, 1),
+    DC_UCS2: (70, 67, 2),
+    DC_LATIN1: (140, 134, 1),
+    DC_BINARY: (140, 134, 1),
+}
+_MAX_PARTS = 255
+
+
+def _units(text: str, data_coding: int) -> list[bytes]:
+    """Per character, its encoded bytes: the indivisible units a split must keep whole
+    (a GSM escape pair; a UTF-16 surrogate pair)."""
+    if data_coding == DC_GSM7:
+        enc = _GSM_ENCODE
+        units: list[bytes] = []
+        for i, ch in enumerate(text):
+            b = enc.get(ch)
+            if b is None:
+                raise NotGsm7(text, i)
+            units.append(b)
+        return units
+    if data_coding == DC_UCS2:
+        return [ch.encode("utf-16-be", "surrogatepass") for ch in text]
+    if data_coding in (DC_LATIN1, DC_BINARY):
+        return [ch.encode("latin-1") for ch in text]
+    raise ValueError(f"cannot split for data_coding {data_coding}")
+
+
+def _chunks(costs: Iterable[int], single: int, multi: int) -> list[int]:
+    """Greedy split; returns the unit index where each part ends (exclusive)."""
+    costs = list(costs)
+    if sum(costs) <= single:
+        return [len(costs)]
+    ends: list[int] = []
+    used = 0
+    for i, c in enumerate(costs):
+        if used + c > multi:
+            ends.append(i)
+            used = 0
+        used += c
+    ends.append(len(costs))
+    return ends
+
+
+def _plan(text: str, data_coding: int | None) -> tuple[int, list[bytes], list[int]]:
+    dc = choose_encoding(text) if data_coding is None else data_coding
+    if dc not in _LIMITS:
+        raise ValueError(f"cannot split for data_coding {dc}")
+    single, multi, width = _LIMITS[dc]
+    units = _units(text, dc)
+    ends = _chunks((len(u) // width for u in units), single, multi)
+    if len(ends) > _MAX_PARTS:
+        raise MessageTooLong(
+            f"text needs {len(ends)} parts; at most {_MAX_PARTS} can be concatenated"
+        )
+    return dc, units, ends
+
+
+def count_parts(text: str, data_coding: int | None = None) -> int:
+    """Number of SMS parts ``split_text`` produces (same rule, exactly)."""
+    return len(_plan(text, data_coding)[2])
+
+
+def split_text(text: str, *, ref: int, data_coding: int | None = None) -> SplitResult:
+    """Encode and split ``text``; multipart bodies carry the 8-bit-reference concat UDH
+    ``05 00 03 ref total seq`` (TS 23.040 §9.2.3.24.1)."""
+    if not 0 <= ref <= 0xFF:
+        raise ValueError(f"concatenation ref {ref} is not an 8-bit value")
+    dc, units, ends = _plan(text, data_coding)
+    if len(ends) == 1:
+        return SplitResult(dc, 0, [b"".join(units)])
+    total = len(ends)
+    parts: list[bytes] = []
+    start = 0
+    for seq, end in enumerate(ends, 1):
+        udh = bytes((0x05, 0x00, 0x03, ref, total, seq))
+        parts.append(udh + b"".join(units[start:end]))
+        start = end
+    return SplitResult(dc, ESM_UDHI, parts)
+
+
+# --- inbound UDH / SAR ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConcatInfo:
+    ref: int
+    total: int
+    seq: int
+
+
+def _valid_concat(ref: int, total: int, seq: int) -> ConcatInfo | None:
+    # TS 23.040 §9.2.3.24.1: total 0, seq 0 or seq > total -> ignore the IE.
+    if total < 1 or seq < 1 or seq > total:
+        return None
+    return ConcatInfo(ref, total, seq)
+
+
+def parse_udh(short_message: bytes, esm_class: int) -> tuple[ConcatInfo | None, bytes]:
+    """Split a UDH off ``short_message`` when esm_class has UDHI.
+
+    Returns (concat info or None, payload). A malformed UDH gives (None, original bytes).
+    """
+    sm = bytes(short_message)
+    if not esm_class & ESM_UDHI or not sm:
+        return None, sm
+    udhl = sm[0]
+    end = 1 + udhl
+    if end > len(sm):
+        return None, sm
+    info: ConcatInfo | None = None
+    i = 1
+    while i < end:
+        if i + 2 > end:
+            return None, sm  # IE header overruns the UDH
+        iei, iel = sm[i], sm[i + 1]
+        if i + 2 + iel > end:
+            return None, sm  # IE data overruns the UDH
+        data = sm[i + 2 : i + 2 + iel]
+        if info is None:
+            if iei == 0x00 and iel == 3:
+                info = _valid_concat(data[0], data[1], data[2])
+            elif iei == 0x08 and iel == 4:
+                info = _valid_concat((data[0] << 8) | data[1], data[2], data[3])
+        i += 2 + iel
+    return info, sm[end:]
+
+
+def concat_from_sar(
+    sar_msg_ref_num: int | None,
+    sar_total_segments: int | None,
+    sar_segment_seqnum: int | None,
+) -> ConcatInfo | None:
+    """ConcatInfo from the SMPP 3.4 sar_* TLVs (§5.3.2.22-24), None if absent or invalid."""
+    if sar_msg_ref_num is None or sar_total_segments is None or sar_segment_seqnum is None:
+        return None
+    return _valid_concat(sar_msg_ref_num, sar_total_segments, sar_segment_seqnum)
+
+
+# --- reassembly -------------------------------------------------------------------------------
+
+
+class Expired(NamedTuple):
+    """An incomplete group dropped by ``Reassembler.expire``."""
+
+    key: Hashable
+    parts: dict[int, str]  # seq -> text of the parts that did arrive
+    missing: list[int]  # seq numbers that never came
+
+    @property
+    def partial_text(self) -> str:
+        return "".join(self.parts[s] for s in sorted(self.parts))
+
+
+@dataclass
+class _Group:
+    first_seen: float
+    total: int
+    parts: dict[int, str] = field(default_factory=dict)
+
+
+class Reassembler:
+    """Joins concatenated parts. Sans-IO: the caller passes a monotonic ``now``.
+
+    Groups are keyed by (key, ref, total). Completed groups are remembered for ``timeout``
+    seconds so that a redelivered part (same seq, same text) of an already joined message
+    is ignored instead of opening a new group that would later expire as "incomplete".
+    """
+
+    def __init__(self, timeout: float = 60.0, max_groups: int = 10_000) -> None:
+        self.timeout = timeout
+        self.max_groups = max_groups
+        self._groups: dict[tuple[Hashable, int, int], _Group] = {}
+        self._done: dict[tuple[Hashable, int, int], tuple[float, dict[int, str]]] = {}
+        self._evicted: list[Expired] = []
+
+    @property
+    def pending(self) -> int:
+        return len(self._groups)
+
+    def add(self, key: Hashable, info: ConcatInfo, payload_text: str, now: float) -> str | None:
+        """Add one part; return the whole text when this part completes its message."""
+        gkey = (key, info.ref, info.total)
+        if info.total <= 1:
+            return payload_text
+        if not 1 <= info.seq <= info.total:
+            return None
+        done = self._done.get(gkey)
+        if done is not None:
+            done_at, done_parts = done
+            if now - done_at <= self.timeout and done_parts.get(info.seq) == payload_text:
+                return None  # redelivery of a part of a message already joined
+            del self._done[gkey]
+        group = self._groups.get(gkey)
+        if group is None:
+            if len(self._groups) >= self.max_groups:
+                self._evict_oldest()
+            group = self._groups[gkey] = _Group(now, info.total)
+        if info.seq in group.parts:
+            return None  # duplicate part: first copy wins
+        group.parts[info.seq] = payload_text
+        if len(group.parts) < group.total:
+            return None
+        del self._groups[gkey]
+        self._done[gkey] = (now, group.parts)
+        return "".join(group.parts[s] for s in range(1, group.total + 1))
+
+    def expire(self, now: float) -> list[Expired]:
+        """Drop and return incomplete groups older than ``timeout`` (plus any evicted for
+        space), so the caller can tell the sender what was lost."""
+        out, self._evicted = self._evicted, []
+        for gkey, group in list(self._groups.items()):
+            if now - group.first_seen >= self.timeout:
+                del self._groups[gkey]
+                out.append(self._expired(gkey, group))
+        for gkey, (done_at, _) in list(self._done.items()):
+            if now - done_at > self.timeout:
+                del self._done[gkey]
+        return out
+
+    def _evict_oldest(self) -> None:
+        gkey = min(self._groups, key=lambda k: self._groups[k].first_seen)
+        self._evicted.append(self._expired(gkey, self._groups.pop(gkey)))
+
+    @staticmethod
+    def _expired(gkey: tuple[Hashable, int, int], group: _Group) -> Expired:
+        missing = [s for s in range(1, group.total + 1) if s not in group.parts]
+        return Expired(gkey[0], dict(group.parts), missing)
+
+
+# --- delivery receipts (SMPP 3.4 Appendix B, §5.3.2.35) -------------------------------------
+
+RECEIPT_STATS = frozenset(
+    {"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD", "ENROUTE"}
+)
+
+# message_state TLV (§5.3.2.35) -> receipt stat word
+MESSAGE_STATE_STAT: dict[int, str] = {
+    1: "ENROUTE",
+    2: "DELIVRD",
+    3: "EXPIRED",
+    4: "DELETED",
+    5: "UNDELIV",
+    6: "ACCEPTD",
+    7: "UNKNOWN",
+    8: "REJECTD",
+}
+STAT_MESSAGE_STATE: dict[str, int] = {v: k for k, v in MESSAGE_STATE_STAT.items()}
+
+# Spelled-out stats some SMSCs send instead of the 7-letter words.
+_STAT_ALIASES = {
+    "DELIVERED": "DELIVRD",
+    "UNDELIVERABLE": "UNDELIV",
+    "UNDELIVERED": "UNDELIV",
+    "ACCEPTED": "ACCEPTD",
+    "REJECTED": "REJECTD",
+}
+
+
+@dataclass(frozen=True)
+class Receipt:
+    id: str
+    sub: int | None
+    dlvrd: int | None
+    submit_date: datetime | None  # naive: Appendix B dates carry no zone (SMSC local time)
+    done_date: datetime | None
+    stat: str  # upper-cased; spelled-out forms mapped to the 7-letter words
+    err: str | None  # kept as text: some SMSCs send alphanumeric or hex error codes
+    text: str | None  # None when the receipt has no "text:" field
+
+
+def _clamp3(n: int) -> int:
+    return max(0, min(999, n))
+
+
+def format_receipt(
+    *,
+    message_id: str,
+    submitted: int,
+    delivered: int,
+    submit_date: datetime,
+    done_date: datetime,
+    stat: str,
+    err: int,
+    text: str,
+) -> str:
+    """Receipt short_message text in the Appendix B layout."""
+    stat = stat.upper()
+    if stat not in RECEIPT_STATS:
+        raise ValueError(f"unknown receipt stat {stat!r}")
+    return (
+        f"id:{message_id} sub:{_clamp3(submitted):03d} dlvrd:{_clamp3(delivered):03d} "
+        f"submit date:{submit_date:%y%m%d%H%M} done date:{done_date:%y%m%d%H%M} "
+        f"stat:{stat} err:{_clamp3(err):03d} text:{text[:20]}"
+    )
+
+
+_KEY_RE = re.compile(
+    r"(?<![A-Za-z0-9_])(id|sub|dlvrd|submit[ _]*date|done[ _]*date|stat|err|text)\s*:",
+    re.IGNORECASE,
+)
+
+
+def _parse_date(value: str) -> datetime | None:
+    digits = value.strip()
+    if not digits.isdigit():
+        return None
+    try:
+        # YY is always 20YY here: strptime's %y would read 69-99 as 19xx.
+        if len(digits) == 10:
+            return datetime.strptime("20" + digits, "%Y%m%d%H%M")
+        if len(digits) == 12:
+            return datetime.strptime("20" + digits, "%Y%m%d%H%M%S")
+        if len(digits) == 14:
+            return datetime.strptime(digits, "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    return None
+
+
+def _parse_int(value: str) -> int | None:
+    value = value.strip()
+    return int(value) if value.isdigit() else None
+
+
+def parse_receipt(text: str) -> Receipt | None:
+    """Parse an Appendix B receipt, leniently. None when ``text`` is not a receipt
+    (it must at least carry ``id:`` and ``stat:``)."""
+    fields: dict[str, str] = {}
+    matches = list(_KEY_RE.finditer(text))
+    nexts: list[re.Match[str] | None] = [*matches[1:], None]
+    for m, nxt in zip(matches, nexts, strict=False):
+        key = re.sub(r"[ _]+", " ", m.group(1).lower())
+        key = key.replace("submitdate", "submit date").replace("donedate", "done date")
+        if key == "text":
+            # Free text runs to the end, whatever it contains (even "stat:").
+            fields.setdefault("text", text[m.end() :].strip())
+            break
+        value = text[m.end() : nxt.start() if nxt else len(text)].strip()
+        fields.setdefault(key, value)
+    msg_id = fields.get("id", "").split()
+    stat_words = fields.get("stat", "").split()
+    if not msg_id or not stat_words:
+        return None
+    stat = stat_words[0].upper()
+    stat = _STAT_ALIASES.get(stat, stat)
+    err_words = fields.get("err", "").split()
+    return Receipt(
+        id=msg_id[0],
+        stat=stat,
+        sub=_parse_int(fields.get("sub", "")),
+        dlvrd=_parse_int(fields.get("dlvrd", "")),
+        submit_date=_parse_date(fields.get("submit date", "")),
+        done_date=_parse_date(fields.get("done date", "")),
+        err=err_words[0] if err_words else None,
+        text=fields.get("text"),
+    )
+
+
+_HEX_RE = re.compile(r"[0-9a-f]+")
+
+
+def receipt_id_matches(receipt_id: str, message_id: str) -> bool:
+    """Does a receipt's ``id:`` name the submit_sm_resp ``message_id``?
+
+    SMSCs differ: some echo the id verbatim, some print a hex id in decimal (or the reverse),
+    some pad with leading zeros. Case-insensitive.
+    """
+    a, b = receipt_id.strip().lower(), message_id.strip().lower()
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    if not (_HEX_RE.fullmatch(a) and _HEX_RE.fullmatch(b)):
+        return False  # UUIDs and other forms only match verbatim
+    for base_a, base_b in ((10, 10), (16, 16), (10, 16), (16, 10)):
+        try:
+            if int(a, base_a) == int(b, base_b):
+                return True
+        except ValueError:
+            continue
+    return False
