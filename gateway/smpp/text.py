@@ -47,7 +47,6 @@ __all__ = [
     "is_gsm7",
     "parse_receipt",
     "parse_udh",
-    "receipt_id_matches",
     "split_text",
 ]
 
@@ -582,27 +581,3 @@ def parse_receipt(text: str) -> Receipt | None:
         text=fields.get("text"),
     )
 
-
-_HEX_RE = re.compile(r"[0-9a-f]+")
-
-
-def receipt_id_matches(receipt_id: str, message_id: str) -> bool:
-    """Does a receipt's ``id:`` name the submit_sm_resp ``message_id``?
-
-    SMSCs differ: some echo the id verbatim, some print a hex id in decimal (or the reverse),
-    some pad with leading zeros. Case-insensitive.
-    """
-    a, b = receipt_id.strip().lower(), message_id.strip().lower()
-    if not a or not b:
-        return False
-    if a == b:
-        return True
-    if not (_HEX_RE.fullmatch(a) and _HEX_RE.fullmatch(b)):
-        return False  # UUIDs and other forms only match verbatim
-    for base_a, base_b in ((10, 10), (16, 16), (10, 16), (16, 10)):
-        try:
-            if int(a, base_a) == int(b, base_b):
-                return True
-        except ValueError:
-            continue
-    return False
