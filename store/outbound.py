@@ -1,0 +1,333 @@
+"""The durable outbound (MT) queue: enqueue, claim, submit, fail, requeue, cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from store.events import dialect_insert, record_event, record_events
+from store.ids import normalise_smsc_id
+from store.models import message_events as events
+from store.models import outbound_messages as msg
+from store.models import outbound_parts as part
+from store.receipts import apply_pending_for
+
+# Upper bound on rows expired per claim call, so one call stays short even after a long
+# outage left many stale rows; the rest expire on the next calls.
+EXPIRE_BATCH = 1000
+
+CancelResult = Literal["cancelled", "not_found", "too_late"]
+
+
+def enqueue_mt(
+    conn: Connection,
+    *,
+    dest_addr: str,
+    text: str,
+    priority: int,
+    now: datetime,
+    source_addr: str | None = None,
+    schedule_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    in_reply_to: int | None = None,
+    registered_delivery: bool = True,
+) -> int:
+    if not 0 <= priority <= 3:
+        raise ValueError(f"priority must be 0..3, got {priority}")
+    new_id: int = conn.execute(
+        msg.insert()
+        .values(
+            priority=priority,
+            source_addr=source_addr,
+            dest_addr=dest_addr,
+            text=text,
+            status="queued",
+            schedule_at=schedule_at,
+            expires_at=expires_at,
+            created_at=now,
+            updated_at=now,
+            in_reply_to=in_reply_to,
+            registered_delivery=registered_delivery,
+        )
+        .returning(msg.c.id)
+    ).scalar_one()
+    record_event(conn, "out", new_id, "queued", now=now)
+    return new_id
+
+
+def _for_update_skip_locked(conn: Connection, stmt: sa.Select[Any]) -> sa.Select[Any]:
+    # PostgreSQL: rows another instance is claiming are skipped, not waited for, so two
+    # claimers never get the same row. SQLite serialises writers (BEGIN IMMEDIATE) instead.
+    if conn.dialect.name == "postgresql":
+        return stmt.with_for_update(skip_locked=True)
+    return stmt
+
+
+def expire_due(conn: Connection, *, now: datetime, limit: int = EXPIRE_BATCH) -> list[int]:
+    """Queued rows past expires_at become 'expired'."""
+    ids = list(
+        conn.execute(
+            _for_update_skip_locked(
+                conn,
+                sa.select(msg.c.id)
+                .where(msg.c.status == "queued", msg.c.expires_at < now)
+                .limit(limit),
+            )
+        ).scalars()
+    )
+    if not ids:
+        return []
+    conn.execute(
+        sa.update(msg)
+        .where(msg.c.id.in_(ids), msg.c.status == "queued")
+        .values(status="expired", updated_at=now)
+    )
+    record_events(conn, "out", ids, "expired", now=now, detail="expired before it was sent")
+    return ids
+
+
+def claim_batch(
+    conn: Connection, *, instance: str, connection: str, now: datetime, limit: int
+) -> list[Row]:
+    """Claim up to ``limit`` due queued rows for sending: status 'sending', attempts + 1.
+
+    Order: priority, then due time (schedule_at, or arrival for unscheduled rows), then id.
+    Rows already past expires_at are expired instead. Selection and update are two
+    statements: the ids are locked by the SELECT (SKIP LOCKED on PostgreSQL) and the
+    UPDATE's RETURNING carries no order, so the rows are put back in claim order here.
+    """
+    expire_due(conn, now=now)
+    ids = list(
+        conn.execute(
+            _for_update_skip_locked(
+                conn,
+                sa.select(msg.c.id)
+                .where(
+                    msg.c.status == "queued",
+                    sa.or_(msg.c.schedule_at.is_(None), msg.c.schedule_at <= now),
+                    sa.or_(msg.c.expires_at.is_(None), msg.c.expires_at >= now),
+                )
+                .order_by(
+                    msg.c.priority,
+                    sa.func.coalesce(msg.c.schedule_at, msg.c.created_at),
+                    msg.c.id,
+                )
+                .limit(limit),
+            )
+        ).scalars()
+    )
+    if not ids:
+        return []
+    rows = conn.execute(
+        sa.update(msg)
+        .where(msg.c.id.in_(ids))
+        .values(
+            status="sending",
+            claimed_by=instance,
+            connection=connection,
+            attempts=msg.c.attempts + 1,
+            updated_at=now,
+        )
+        .returning(*msg.c)
+    ).all()
+    order = {id_: i for i, id_ in enumerate(ids)}
+    rows.sort(key=lambda r: order[r.id])
+    record_events(conn, "out", ids, "sending", now=now, detail=f"{instance} via {connection}")
+    return rows
+
+
+def mark_part_submitted(
+    conn: Connection,
+    *,
+    message_id: int,
+    part_no: int,
+    parts: int,
+    smsc_message_id: str,
+    now: datetime,
+) -> None:
+    """Record a submit_sm_resp id; the message is 'submitted' once every part has one.
+
+    Receipts that overtook this submit_sm_resp are applied right after.
+    """
+    if not 1 <= part_no <= parts:
+        raise ValueError(f"part_no {part_no} outside 1..{parts}")
+    norm = normalise_smsc_id(smsc_message_id)
+    ins = dialect_insert(conn, part).values(
+        message_id=message_id,
+        part_no=part_no,
+        smsc_message_id=norm,
+        status="submitted",
+        submitted_at=now,
+    )
+    # A resubmission (retry after a lost response) replaces the part's earlier id.
+    ins = ins.on_conflict_do_update(
+        index_elements=["message_id", "part_no"],
+        set_={
+            "smsc_message_id": norm,
+            "status": "submitted",
+            "error_code": None,
+            "submitted_at": now,
+            "done_at": None,
+        },
+    ).returning(part.c.id)
+    part_id = conn.execute(ins).scalar_one()
+    conn.execute(
+        sa.update(msg).where(msg.c.id == message_id, msg.c.parts != parts).values(parts=parts)
+    )
+    submitted = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(part)
+        .where(part.c.message_id == message_id, part.c.smsc_message_id.is_not(None))
+    ).scalar_one()
+    if submitted >= parts:
+        done = conn.execute(
+            sa.update(msg)
+            .where(msg.c.id == message_id, msg.c.status == "sending")
+            .values(status="submitted", updated_at=now)
+            .returning(msg.c.id)
+        ).first()
+        if done is not None:
+            ids = conn.execute(
+                sa.select(part.c.smsc_message_id)
+                .where(part.c.message_id == message_id)
+                .order_by(part.c.part_no)
+            ).scalars()
+            record_event(conn, "out", message_id, "submitted", now=now, detail=",".join(ids))
+    found = conn.execute(
+        sa.select(part.c.id, part.c.message_id, part.c.part_no, part.c.smsc_message_id).where(
+            part.c.id == part_id
+        )
+    ).one()
+    apply_pending_for(conn, found, now=now)
+
+
+def flag_possible_duplicate(conn: Connection, message_id: int, *, now: datetime) -> None:
+    """A submit_sm went unanswered and is being retried: the handset may get it twice."""
+    conn.execute(
+        sa.update(msg).where(msg.c.id == message_id).values(possibly_duplicate=True,
+                                                               updated_at=now)
+    )
+    record_event(conn, "out", message_id, "sending", now=now,
+                 detail="no submit_sm_resp; retried, possibly duplicated")
+
+
+def mark_failed(
+    conn: Connection,
+    message_id: int,
+    *,
+    error_code: int | None,
+    error_text: str | None,
+    now: datetime,
+    status: str = "failed",
+) -> None:
+    """A final failure before delivery (error submit_sm_resp, no route, ...)."""
+    if status not in ("failed", "rejected", "expired"):
+        raise ValueError(f"mark_failed status must be failed/rejected/expired, got {status!r}")
+    conn.execute(
+        sa.update(msg)
+        .where(msg.c.id == message_id)
+        .values(status=status, error_code=error_code, error_text=error_text, updated_at=now)
+    )
+    detail = error_text if error_code is None else f"{error_code}: {error_text or ''}".rstrip()
+    record_event(conn, "out", message_id, status, now=now, detail=detail)
+
+
+def requeue(
+    conn: Connection,
+    message_ids: Iterable[int],
+    *,
+    now: datetime,
+    possibly_duplicate: bool = False,
+    detail: str | None = None,
+) -> int:
+    """Put claimed ('sending') rows back in the queue, e.g. after throttling or a lost bind."""
+    ids = list(message_ids)
+    if not ids:
+        return 0
+    values: dict[str, Any] = {
+        "status": "queued",
+        "claimed_by": None,
+        "connection": None,
+        "updated_at": now,
+    }
+    if possibly_duplicate:
+        # Never cleared here: once a submit may have reached the SMSC, the flag stays.
+        values["possibly_duplicate"] = True
+    done = list(
+        conn.execute(
+            sa.update(msg)
+            .where(msg.c.id.in_(ids), msg.c.status == "sending")
+            .values(**values)
+            .returning(msg.c.id)
+        ).scalars()
+    )
+    record_events(conn, "out", sorted(done), "queued", now=now, detail=detail or "requeued")
+    return len(done)
+
+
+def release_claims(conn: Connection, *, instance: str, now: datetime) -> int:
+    """On start: this instance's rows left 'sending' by a crash go back to the queue.
+
+    They may have reached the SMSC before the crash, so they are flagged possibly_duplicate.
+    """
+    ids = conn.execute(
+        sa.select(msg.c.id).where(msg.c.claimed_by == instance, msg.c.status == "sending")
+    ).scalars()
+    return requeue(
+        conn, list(ids), now=now, possibly_duplicate=True, detail=f"released by {instance}"
+    )
+
+
+def cancel(conn: Connection, message_id: int, *, now: datetime) -> CancelResult:
+    """Cancel a message that has not been claimed yet."""
+    # On PostgreSQL a row being claimed is locked; the UPDATE waits and then sees 'sending'.
+    done = conn.execute(
+        sa.update(msg)
+        .where(msg.c.id == message_id, msg.c.status == "queued")
+        .values(status="cancelled", updated_at=now)
+        .returning(msg.c.id)
+    ).first()
+    if done is not None:
+        record_event(conn, "out", message_id, "cancelled", now=now)
+        return "cancelled"
+    exists = conn.execute(sa.select(msg.c.id).where(msg.c.id == message_id)).first()
+    return "not_found" if exists is None else "too_late"
+
+
+def get_message(conn: Connection, message_id: int) -> dict[str, Any] | None:
+    """The message with its parts (by part_no) and full status history (oldest first)."""
+    row = conn.execute(sa.select(msg).where(msg.c.id == message_id)).first()
+    if row is None:
+        return None
+    out: dict[str, Any] = dict(row._mapping)
+    out["parts_detail"] = [
+        dict(r._mapping)
+        for r in conn.execute(
+            sa.select(part).where(part.c.message_id == message_id).order_by(part.c.part_no)
+        )
+    ]
+    out["events"] = [
+        dict(r._mapping)
+        for r in conn.execute(
+            sa.select(events.c.status, events.c.at, events.c.detail)
+            .where(events.c.direction == "out", events.c.message_id == message_id)
+            .order_by(events.c.id)
+        )
+    ]
+    return out
+
+
+def queue_depth(conn: Connection) -> dict[int, int]:
+    """Queued messages per priority (all four priorities present)."""
+    depth = dict.fromkeys(range(4), 0)
+    for priority, n in conn.execute(
+        sa.select(msg.c.priority, sa.func.count())
+        .where(msg.c.status == "queued")
+        .group_by(msg.c.priority)
+    ):
+        depth[int(priority)] = int(n)
+    return depth

@@ -1,0 +1,156 @@
+"""Delivery receipts: match to a submitted part, aggregate the message status.
+
+A receipt can arrive before its submit_sm_resp has been stored (the SMSC answers both at
+once and they take different paths here), or name an id we never saw. Such receipts are kept
+in pending_receipts and applied when the id is written (outbound.mark_part_submitted); they
+are never dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from store.events import record_event
+from store.ids import normalise_smsc_id, smsc_id_candidates
+from store.models import outbound_messages as msg
+from store.models import outbound_parts as part
+from store.models import pending_receipts as pending
+
+# Receipt "stat:" values (SMPP 3.4 Appendix B, message_state names) -> part status.
+RECEIPT_STATES: dict[str, str] = {
+    "DELIVRD": "delivered",
+    "DELIVERED": "delivered",
+    "UNDELIV": "failed",
+    "UNDELIVERABLE": "failed",
+    "EXPIRED": "expired",
+    "REJECTD": "rejected",
+    "REJECTED": "rejected",
+    "DELETED": "failed",
+    "UNKNOWN": "unknown",
+    # ACCEPTD: an operator accepted it on the handset's behalf; it will not be delivered
+    # any further, and SMPP counts it as final. Treated as delivered.
+    "ACCEPTD": "delivered",
+    "ACCEPTED": "delivered",
+}
+
+PART_FINAL_STATES = frozenset({"delivered", "failed", "expired", "rejected", "unknown"})
+# A message is failed/expired/rejected as soon as one of its parts is (the text is broken).
+_FAILING = ("failed", "expired", "rejected")
+# Message statuses a receipt may still move on from.
+_OPEN_MESSAGE_STATUSES = ("sending", "submitted")
+
+
+def apply_receipt(
+    conn: Connection,
+    *,
+    connection: str,
+    smsc_message_id: str,
+    state: str,
+    error_code: int | None,
+    raw: str,
+    now: datetime,
+) -> int | None:
+    """Apply a receipt to its part; returns the message id, or None when kept as pending."""
+    if state not in PART_FINAL_STATES:
+        raise ValueError(f"receipt state {state!r} is not one of {sorted(PART_FINAL_STATES)}")
+    found = find_part(conn, smsc_message_id, connection=connection)
+    if found is None:
+        conn.execute(
+            pending.insert().values(
+                connection=connection,
+                smsc_message_id=normalise_smsc_id(smsc_message_id),
+                state=state,
+                error_code=error_code,
+                received_at=now,
+                raw=raw,
+            )
+        )
+        return None
+    apply_to_part(conn, found, state=state, error_code=error_code, now=now)
+    return int(found.message_id)
+
+
+def find_part(conn: Connection, smsc_message_id: str, *, connection: str | None) -> Row | None:
+    """The part an SMSC id names, trying its decimal/hex readings.
+
+    Preference when several match: the exact normalised spelling, then a part sent over the
+    receipt's connection, then the most recent submission.
+    """
+    candidates = smsc_id_candidates(smsc_message_id)
+    rows = conn.execute(
+        sa.select(
+            part.c.id,
+            part.c.message_id,
+            part.c.part_no,
+            part.c.smsc_message_id,
+            msg.c.connection,
+        )
+        .join(msg, msg.c.id == part.c.message_id)
+        .where(part.c.smsc_message_id.in_(candidates))
+    ).all()
+    if not rows:
+        return None
+
+    def rank(r: Row) -> tuple[int, int, int]:
+        return (
+            candidates.index(r.smsc_message_id),
+            0 if connection is not None and r.connection == connection else 1,
+            -r.id,
+        )
+
+    return min(rows, key=rank)
+
+
+def apply_to_part(
+    conn: Connection, found: Row, *, state: str, error_code: int | None, now: datetime
+) -> str:
+    """Set one part's final state and re-aggregate its message; returns the message status."""
+    conn.execute(
+        sa.update(part)
+        .where(part.c.id == found.id)
+        .values(status=state, error_code=error_code, done_at=now)
+    )
+    message = conn.execute(
+        sa.select(msg.c.status, msg.c.parts).where(msg.c.id == found.message_id)
+    ).one()
+    statuses = dict(
+        conn.execute(
+            sa.select(part.c.part_no, part.c.status).where(part.c.message_id == found.message_id)
+        ).all()
+    )
+    new_status = message.status
+    if message.status in _OPEN_MESSAGE_STATUSES:
+        failing = [statuses[n] for n in sorted(statuses) if statuses[n] in _FAILING]
+        if failing:
+            new_status = failing[0]
+        elif len(statuses) >= message.parts and all(s == "delivered" for s in statuses.values()):
+            new_status = "delivered"
+    values: dict[str, Any] = {"updated_at": now}
+    if new_status != message.status:
+        values["status"] = new_status
+        if new_status in _FAILING:
+            values["error_code"] = error_code
+    conn.execute(sa.update(msg).where(msg.c.id == found.message_id).values(**values))
+    detail = f"receipt part {found.part_no}/{message.parts}: {state} id={found.smsc_message_id}"
+    if error_code is not None:
+        detail += f" err={error_code}"
+    record_event(conn, "out", found.message_id, new_status, now=now, detail=detail)
+    return str(new_status)
+
+
+def apply_pending_for(conn: Connection, found: Row, *, now: datetime) -> int:
+    """Apply (and remove) receipts that arrived before ``found``'s SMSC id was stored."""
+    rows = conn.execute(
+        sa.select(pending)
+        .where(pending.c.smsc_message_id.in_(smsc_id_candidates(found.smsc_message_id)))
+        .order_by(pending.c.id)
+    ).all()
+    for r in rows:
+        apply_to_part(conn, found, state=r.state, error_code=r.error_code, now=now)
+    if rows:
+        conn.execute(sa.delete(pending).where(pending.c.id.in_([r.id for r in rows])))
+    return len(rows)

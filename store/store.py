@@ -1,0 +1,96 @@
+"""`Store`: the engine, the group-commit writer and a small read pool behind one object."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from store.db import WRITE_OPTION, default_database_url, make_engine
+from store.writer import DEFAULT_MAX_BATCH, GroupCommitWriter
+
+T = TypeVar("T")
+
+# Reads (API queries, exports) run beside the writer; a few threads are enough, and bounding
+# them keeps a burst of API reads from exhausting the connection pool the writer also uses.
+READ_THREADS = 4
+
+
+class Store:
+    """The persistence layer as the rest of the gateway sees it.
+
+    ``write`` for everything on the hot path (group-committed, one writer thread), ``read``
+    for queries from async code, ``run`` for blocking callers (CLI, tests, start-up).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        engine_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.url = url or default_database_url()
+        self.engine: sa.Engine = make_engine(self.url, **(engine_kwargs or {}))
+        self.writer = GroupCommitWriter(self.engine, max_batch=max_batch)
+        self._read_pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="smsgw-store-read")
+
+    @classmethod
+    def open(cls, url: str | None = None, *, upgrade: bool = True, **kwargs: Any) -> Store:
+        """Create a Store, bring the schema to head (idempotent) and start the writer."""
+        store = cls(url, **kwargs)
+        try:
+            if upgrade:
+                from store.migrate import upgrade_engine
+
+                upgrade_engine(store.engine)
+        except BaseException:
+            store._read_pool.shutdown(wait=False)
+            store.engine.dispose()
+            raise
+        store.start()
+        return store
+
+    @property
+    def dialect_name(self) -> str:
+        return self.engine.dialect.name
+
+    def start(self) -> None:
+        self.writer.start()
+
+    async def close(self) -> None:
+        """Drain and stop the writer, then release every connection."""
+        await self.writer.close()
+        await asyncio.to_thread(self._read_pool.shutdown, wait=True)
+        self.engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` in the writer's next group-committed transaction."""
+        return await self.writer.write(fn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` in its own read transaction on a pool thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_pool, self._read_sync, fn)
+
+    def _read_sync(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as conn, conn.begin():
+            return fn(conn)
+
+    def run(self, fn: Callable[[Connection], T]) -> T:
+        """Blocking: run ``fn(conn)`` in its own write transaction and commit it."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                return fn(conn)

@@ -1,0 +1,88 @@
+"""Shared fixtures. Database fixtures: every store test runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from store import Store
+from store.db import make_engine
+
+# ---------------------------------------------------------------------------------------------
+# Databases
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_TEST_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+_pg_unreachable: str | None = None  # cached reason, so a missing server costs one timeout
+_pg_checked = False
+
+
+def _pg_base_url() -> str:
+    return os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_PG_URL)
+
+
+def _require_postgres() -> None:
+    """Skip when PostgreSQL is unreachable, but fail in CI: it must never be skipped there."""
+    global _pg_checked, _pg_unreachable
+    if not _pg_checked:
+        _pg_checked = True
+        engine = make_engine(_pg_base_url(), connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception as exc:
+            _pg_unreachable = f"PostgreSQL at {_pg_base_url()} unreachable: {exc}"
+        finally:
+            engine.dispose()
+    if _pg_unreachable is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(_pg_unreachable + " (CI=true: PostgreSQL tests must run)")
+        pytest.skip(_pg_unreachable)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards.
+
+    Everything unqualified (tables, alembic_version) lands in that schema, so tests are
+    isolated from each other and from whatever else lives in the database.
+    """
+    _require_postgres()
+    base = _pg_base_url()
+    schema = f"t_{uuid.uuid4().hex}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options={quote(f'-csearch_path={schema}', safe='')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'smsgw.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    """A migrated, started Store on ``db_url``; closed (writer drained) afterwards."""
+    s = Store.open(db_url)
+    try:
+        yield s
+    finally:
+        await s.close()
