@@ -50,9 +50,8 @@ def insert_mo(
     if new_id is not None:
         record_event(conn, "in", new_id, "received", now=now)
         return new_id, True
-    existing = conn.execute(
-        sa.select(mo.c.id).where(mo.c.connection == connection, mo.c.dedup_key == dedup_key)
-    ).scalar_one()
+    existing = find_mo(conn, connection=connection, dedup_key=dedup_key)
+    assert existing is not None  # the conflict that skipped our insert is this row
     return existing, False
 
 
