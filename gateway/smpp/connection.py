@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gateway.smpp import codec
 from gateway.smpp import session as sm
 from gateway.smpp import status as st
 from gateway.smpp.codec import Pdu
@@ -125,7 +126,14 @@ class SmppConnection(asyncio.Protocol):
             except sm.WindowFull:
                 waiter = self.loop.create_future()
                 self._window_waiters.append(waiter)
-                await waiter
+                try:
+                    await waiter
+                except asyncio.CancelledError:
+                    # Woken for a free slot but cancelled before taking it: pass the slot
+                    # on, or the next waiter sleeps until some other response arrives.
+                    if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                        self._wake_window()
+                    raise
         fut: asyncio.Future[Pdu] = self.loop.create_future()
         self._waiters[seq] = fut
         self._flush()
@@ -230,7 +238,14 @@ class SmppConnection(asyncio.Protocol):
                           pdu.sequence)
             # Not ESME_ROK: the peer keeps the message and redelivers it later.
             reply = Reply(st.ESME_RSYSERR)
-        self.session.respond(pdu, reply.status, reply.params)
+        try:
+            self.session.respond(pdu, reply.status, reply.params)
+        except codec.CodecError:
+            # A reply we cannot encode (say, a message_id over 64 octets) must still be
+            # answered, or the peer waits for its response timeout.
+            log.exception("conn=%s bad reply for %s seq=%d", self.name, pdu.command,
+                          pdu.sequence)
+            self.session.respond(pdu, st.ESME_RSYSERR)
         self._flush()
 
     async def _answer_bind(self, ev: sm.BindRequested) -> None:

@@ -202,6 +202,7 @@ class Session:
         self._in_window = 0
         self._timers = _Timers(last_rx=now, opened_at=now)
         self._bind_command: str | None = None
+        self._desynced = False  # a bad command_length: the byte stream is unusable
         self.sent_pdus = 0
         self.received_pdus = 0
 
@@ -293,10 +294,17 @@ class Session:
                 params: dict[str, Any] | None = None) -> None:
         if self.state is State.CLOSED and request.command != "unbind":
             return  # the peer has gone; it will redeliver unanswered requests
+        response = codec.response_name(request.command)
+        if response not in codec.COMMAND_IDS:
+            # alert_notification and outbind have no response PDU (SMPP 3.4 §4.12, §4.1.7):
+            # nothing to acknowledge, and a refusal can only be a generic_nack.
+            if status != st.ESME_ROK:
+                self._emit(Pdu("generic_nack", request.sequence, status))
+            return
         body = dict(params or {})
         if request.command in ("submit_sm", "deliver_sm", "data_sm") and "message_id" not in body:
             body["message_id"] = ""
-        self._emit(Pdu(codec.response_name(request.command), request.sequence, status, body))
+        self._emit(Pdu(response, request.sequence, status, body))
 
     def accept_bind(self, request: Pdu, system_id: str) -> None:
         if self.state is not State.OPEN:
@@ -312,7 +320,7 @@ class Session:
     # -- input ------------------------------------------------------------------------------------
 
     def receive_data(self, data: bytes, *, now: float) -> list[Event]:
-        if self.state is State.CLOSED and not self._pending:
+        if self._desynced or (self.state is State.CLOSED and not self._pending):
             return []
         self._in += data
         events: list[Event] = []
@@ -322,6 +330,7 @@ class Session:
             if length < codec.HEADER_LEN or length > self.config.max_pdu_length:
                 # The stream cannot be resynchronised after a bad length (SMPP 3.4 §3.2).
                 self.state = State.CLOSED
+                self._desynced = True
                 buf.clear()
                 events.append(ProtocolError(
                     f"command_length {length} outside 16..{self.config.max_pdu_length}",
