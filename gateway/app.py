@@ -7,15 +7,13 @@ same wiring.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
-
-import uvicorn
 
 from gateway.config import Settings
 from gateway.dispatcher import Dispatcher
 from gateway.esme import EsmeClient, SmscEndpoint
+from gateway.http_server import EmbeddedHttpServer
 from gateway.inbound import InboundHandler
 from gateway.smpp.session import SessionConfig
 from store import outbound
@@ -32,8 +30,7 @@ class Gateway:
         self.client: EsmeClient
         self.dispatcher: Dispatcher
         self.inbound: InboundHandler
-        self._api: uvicorn.Server | None = None
-        self._api_task: asyncio.Task[None] | None = None
+        self._api: EmbeddedHttpServer | None = None
         self.api_port: int | None = None
 
     async def start(self, *, api: bool = True) -> None:
@@ -48,7 +45,8 @@ class Gateway:
         host, port = s.smsc_host, s.smsc_port
         if s.embedded_simulator:
             host, port = await self._start_simulator()
-        self.inbound = InboundHandler(self.store, source_addr=s.source_addr)
+        self.inbound = InboundHandler(self.store, source_addr=s.source_addr,
+                                      redelivery_window=s.mo_redelivery_window)
         self.client = EsmeClient(
             SmscEndpoint(s.connection_name, host or "127.0.0.1", port, s.smsc_system_id,
                          s.smsc_password, s.smsc_system_type),
@@ -71,9 +69,8 @@ class Gateway:
             await self._start_api()
 
     async def _start_simulator(self) -> tuple[str, int]:
-        from simulator.smsc import Simulator
-
         from simulator.config import SimulatorConfig
+        from simulator.smsc import Simulator
 
         s = self.settings
         config = SimulatorConfig(
@@ -88,20 +85,9 @@ class Gateway:
     async def _start_api(self) -> None:
         from gateway.api.app import create_app
 
-        config = uvicorn.Config(create_app(self), host=self.settings.api_host,
-                                port=self.settings.api_port, log_level="warning",
-                                lifespan="off")
-        self._api = uvicorn.Server(config)
-        # The host process owns SIGINT/SIGTERM (graceful unbind); uvicorn must not take them.
-        self._api.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._api_task = asyncio.get_running_loop().create_task(self._api.serve())
-        while not self._api.started:
-            if self._api_task.done():
-                self._api_task.result()  # raises the bind error, e.g. port in use
-                raise RuntimeError("admin API stopped during start-up")
-            await asyncio.sleep(0.01)
-        sock = self._api.servers[0].sockets[0]
-        self.api_port = sock.getsockname()[1]
+        self._api = EmbeddedHttpServer(create_app(self), self.settings.api_host,
+                                       self.settings.api_port, name="admin API")
+        self.api_port = await self._api.start()
         log.info("admin API on http://%s:%d (docs at /docs)", self.settings.api_host,
                  self.api_port)
 
@@ -120,10 +106,7 @@ class Gateway:
     async def stop(self) -> None:
         """Graceful: stop taking work, unbind, drain the writer."""
         if self._api is not None:
-            self._api.should_exit = True
-            if self._api_task is not None:
-                with contextlib.suppress(Exception):
-                    await self._api_task
+            await self._api.stop()
         if hasattr(self, "dispatcher"):
             await self.dispatcher.stop()
         if hasattr(self, "client"):

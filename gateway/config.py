@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,10 +15,11 @@ def _default_instance() -> str:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SMSGW_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SMSGW_", extra="ignore", populate_by_name=True)
 
     # Store. DATABASE_URL (no prefix) is the conventional name; SMSGW_DATABASE_URL also works.
-    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "SMSGW_DATABASE_URL"))
 
     # SMSC to bind to. No host → the bundled simulator is started in-process.
     smsc_host: str | None = None
@@ -48,6 +49,11 @@ class Settings(BaseSettings):
     # Admin HTTP API.
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=0, le=65535)
+
+    # An MO byte-identical to one received this many seconds ago on the same connection is
+    # taken as the SMSC redelivering it (SMPP gives MOs no message id). Keep it short: a
+    # person who texts the same command twice on purpose must get two answers.
+    mo_redelivery_window: float = Field(default=60.0, ge=0)
 
     # Dispatcher.
     claim_batch: int = Field(default=50, ge=1, le=10_000)

@@ -25,9 +25,6 @@ from store.store import Store
 log = logging.getLogger("smsgw.inbound")
 
 PRIORITY_REPLY = 1
-# Where the SMSC gives no message identity, a byte-identical deliver_sm from the same
-# connection within this many seconds is taken as a redelivery (protocol.md).
-REDELIVERY_WINDOW = 300
 _RECEIPT_ESM = 0x04  # esm_class message type: SMSC delivery receipt (SMPP 3.4 §5.2.12)
 _ESM_TYPE_MASK = 0x3C
 
@@ -40,8 +37,12 @@ def is_receipt(pdu: Pdu) -> bool:
     return (pdu.get("esm_class", 0) & _ESM_TYPE_MASK) == _RECEIPT_ESM
 
 
-def dedup_keys(pdu: Pdu, now: datetime) -> tuple[str, str]:
-    """(this window's key, the previous window's key) for a deliver_sm without an SMSC id."""
+def dedup_keys(pdu: Pdu, now: datetime, window: float) -> tuple[str, str]:
+    """(this time bucket's key, the previous bucket's key) for a deliver_sm.
+
+    SMPP gives MOs no SMSC message id, so the identity is the PDU's content plus a time
+    bucket of `window` seconds; a redelivery lands in the same or the previous bucket.
+    """
     h = hashlib.sha256()
     for name in ("source_addr", "destination_addr", "esm_class", "data_coding",
                  "sar_msg_ref_num", "sar_segment_seqnum"):
@@ -49,7 +50,7 @@ def dedup_keys(pdu: Pdu, now: datetime) -> tuple[str, str]:
     h.update(pdu.get("short_message", b"") or b"")
     h.update(pdu.get("message_payload", b"") or b"")
     digest = h.hexdigest()[:40]
-    bucket = int(now.timestamp()) // REDELIVERY_WINDOW
+    bucket = int(now.timestamp() // max(window, 1.0))
     return f"{digest}:{bucket}", f"{digest}:{bucket - 1}"
 
 
@@ -61,9 +62,10 @@ def mo_text(pdu: Pdu) -> tuple[str, bytes]:
 
 
 class InboundHandler:
-    def __init__(self, store: Store, *, source_addr: str,
+    def __init__(self, store: Store, *, source_addr: str, redelivery_window: float = 60.0,
                  on_enqueued: Callable[[], None] = lambda: None):
         self.store = store
+        self.redelivery_window = redelivery_window
         self.source_addr = source_addr
         self.on_enqueued = on_enqueued
 
@@ -75,13 +77,16 @@ class InboundHandler:
     async def _mo(self, connection: str, pdu: Pdu) -> Reply:
         text, raw = mo_text(pdu)
         now = _now()
-        key, previous_key = dedup_keys(pdu, now)
+        window = self.redelivery_window
+        key, previous_key = dedup_keys(pdu, now, window)
         source, dest = str(pdu.get("source_addr", "")), str(pdu.get("destination_addr", ""))
 
         def persist(conn) -> tuple[int, bool]:
             earlier = inbound.find_mo(conn, connection=connection, dedup_key=previous_key)
             if earlier is not None:
-                return earlier, False
+                row = inbound.get_mo(conn, earlier)
+                if row is not None and (now - row.received_at).total_seconds() < window:
+                    return earlier, False
             return inbound.insert_mo(
                 conn, connection=connection, dedup_key=key, source_addr=source,
                 dest_addr=dest, text=text, data_coding=pdu.get("data_coding", 0),

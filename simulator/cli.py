@@ -1,0 +1,171 @@
+"""`smsgw simulator` / `python -m simulator`: run the SMSC simulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+from simulator.config import (
+    DEFAULT_CONTROL_PORT,
+    DEFAULT_PORT,
+    ENV_VARS,
+    ConfigError,
+    SimulatorConfig,
+    parse_account,
+    parse_outcomes,
+)
+
+DESCRIPTION = """\
+Run the bundled SMSC simulator: an SMPP 3.4 server that stands in for an operator's SMSC
+and for the handsets behind it.
+
+  * ESMEs (the gateway, or your own client) bind with an account (default smsgw/secret).
+  * Every submit_sm is answered with a unique message_id and lands in the inbox of a
+    virtual handset (long texts joined); a delivery receipt follows when asked for.
+  * Handsets "text" the gateway through the HTTP control API (or the Python API):
+    the simulator sends deliver_sm to a bound receiver, and retries until acknowledged.
+"""
+
+EPILOG = f"""\
+control API (default http://127.0.0.1:{DEFAULT_CONTROL_PORT}):
+  POST   /mo                       {{"from": "8613800000001", "to": "10690", "text": "BAL"}}
+  GET    /handsets/MSISDN/inbox    messages the handset received (?since=ID)
+  DELETE /handsets/MSISDN/inbox    empty an inbox
+  GET    /stats                    binds, submits, receipts, MOs
+  POST   /faults/drop              drop every SMPP connection abruptly
+  PUT    /throttle                 {{"tps": 5}} (0 = off)
+  GET    /healthz                  liveness; interactive docs at /docs
+
+environment (flags win over environment, environment over --config):
+  {ENV_VARS['port']}, {ENV_VARS['control_port']}, {ENV_VARS['host']},
+  {ENV_VARS['receipt_delay']}, {ENV_VARS['seed']}
+
+config file (YAML or JSON), every key optional:
+  port: 2775
+  control_port: 2776
+  accounts: {{smsgw: secret, other: pw}}
+  receipt_delay: 0.2
+  receipt_outcomes: {{DELIVRD: 0.8, UNDELIV: 0.15, EXPIRED: 0.05}}
+  receipt_tlvs: true
+  message_id_format: hex          # or decimal
+  throttle_tps: 0
+  seed: 42
+  mo_retry_interval: 2.0
+
+examples:
+  smsgw simulator
+  smsgw simulator --port 2775 --account smsgw:secret --outcomes DELIVRD=0.9,UNDELIV=0.1 --seed 7
+  curl -X POST localhost:{DEFAULT_CONTROL_PORT}/mo -H 'content-type: application/json' \\
+       -d '{{"from": "8613800000001", "text": "订货123456 1001*5"}}'
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="smsgw simulator", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", metavar="FILE",
+                   help="YAML or JSON file with any of the settings below")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, metavar="N",
+                   help=f"SMPP port (default {DEFAULT_PORT}; 0 = any free port)")
+    p.add_argument("--control-port", type=int, metavar="N",
+                   help=f"HTTP control API port (default {DEFAULT_CONTROL_PORT}; "
+                        "0 = any free port)")
+    p.add_argument("--no-control", action="store_true", help="do not start the control API")
+    p.add_argument("--account", action="append", metavar="SYSTEM_ID:PASSWORD", default=[],
+                   help="an ESME account allowed to bind; repeat for more "
+                        "(replaces the default smsgw:secret)")
+    p.add_argument("--receipt-delay", type=float, metavar="SECONDS",
+                   help="delay between submit_sm and its delivery receipt (default 0.2)")
+    p.add_argument("--outcomes", metavar="STAT=WEIGHT,...",
+                   help="receipt outcome mix, e.g. DELIVRD=0.9,UNDELIV=0.1 "
+                        "(default DELIVRD=1); only DELIVRD messages reach the handset")
+    p.add_argument("--no-receipt-tlvs", action="store_true",
+                   help="omit receipted_message_id / message_state TLVs from receipts")
+    p.add_argument("--message-id-format", choices=("hex", "decimal"),
+                   help="form of the message_id in submit_sm_resp (default hex)")
+    p.add_argument("--seed", type=int, help="seed for the outcome choices (repeatable runs)")
+    p.add_argument("--throttle", type=float, metavar="TPS",
+                   help="answer ESME_RTHROTTLED above this many submit_sm/s (0 = off)")
+    p.add_argument("--mo-retry-interval", type=float, metavar="SECONDS",
+                   help="wait before resending a refused or unanswered deliver_sm (default 2)")
+    p.add_argument("--log-level", default="INFO",
+                   choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
+                   help="log verbosity (default INFO: one line per bind, submit, receipt, MO)")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    """Merge --config, the environment and the flags into one validated config."""
+    overrides: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "control_port": args.control_port,
+        "receipt_delay": args.receipt_delay,
+        "message_id_format": args.message_id_format,
+        "seed": args.seed,
+        "throttle_tps": args.throttle,
+        "mo_retry_interval": args.mo_retry_interval,
+    }
+    if args.account:
+        overrides["accounts"] = dict(parse_account(a) for a in args.account)
+    if args.outcomes:
+        overrides["receipt_outcomes"] = parse_outcomes(args.outcomes)
+    if args.no_receipt_tlvs:
+        overrides["receipt_tlvs"] = False
+    config = SimulatorConfig.load(args.config, overrides=overrides)
+    if args.no_control:
+        config = config.model_copy(update={"control_port": None})
+    return config
+
+
+async def run(config: SimulatorConfig, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (or SIGINT/SIGTERM), then unbind every session and exit."""
+    from simulator.smsc import Simulator
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    sim = Simulator(config)
+    try:
+        await sim.start()
+        await stop.wait()
+        logging.getLogger("smsgw.simulator").info("shutting down: unbinding sessions")
+    finally:
+        await sim.stop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"smsgw simulator: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run(config))
+    except OSError as exc:
+        print(f"smsgw simulator: cannot start: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
