@@ -89,12 +89,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "simulator":
+    if argv[:1] == ["simulator"]:
+        # Hand the whole rest over, --help included: the simulator owns its flags.
         from simulator.cli import main as simulator_main
 
-        return simulator_main(args.args)
+        return simulator_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
     _configure_logging(args.log_level)
     if args.command == "up":
         return asyncio.run(_up(_settings(args)))

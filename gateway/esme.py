@@ -131,7 +131,8 @@ class EsmeClient:
                 METRICS.binds_up.labels(ep.name).set(1)
                 reason = await conn.closed
                 self.last_error = reason
-                log.warning("conn=%s link down: %s", ep.name, reason)
+                if not self._stopping:
+                    log.warning("conn=%s link down: %s", ep.name, reason)
             if self._stopping:
                 break
             delay = backoff_delay(attempt, self.reconnect_min, self.reconnect_max, self._rng)

@@ -28,7 +28,8 @@ def test_help_lists_every_command() -> None:
 
 
 def test_each_subcommand_has_help() -> None:
-    for args in (("up", "--help"), ("send", "--help"), ("db", "upgrade", "--help")):
+    for args in (("up", "--help"), ("send", "--help"), ("db", "upgrade", "--help"),
+                 ("simulator", "--help")):
         out = smsgw(*args)
         assert out.returncode == 0, out.stderr
         assert "usage: smsgw" in out.stdout
