@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from commands.context import Outcome
 from commands.normalize import is_cjk, normalize
 from commands.registry import REGISTRY, Registry
 from commands.templates import render
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    reply: str
-    lang: str
-    command: str | None  # the command code, None when not understood
-    error: str | None = None  # "E01" ...
 
 
 def _guess_lang(text: str) -> str:

@@ -1,0 +1,39 @@
+"""The values every handler receives and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy.engine import Connection
+
+
+@dataclass(slots=True)
+class Context:
+    """One inbound SMS being handled, inside the store transaction that will also queue the
+    reply and mark the MO processed (so the effect and the reply commit together, once)."""
+
+    conn: Connection
+    phone: str  # the sender's MSISDN
+    now: datetime  # aware UTC
+    today: date  # the service's local date (for SAL/STK dates, order days)
+    mo_id: int | None = None
+    lang: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """An extra MT the handling produces (e.g. CHG's confirmation code to the new number)."""
+
+    to: str
+    text: str
+    priority: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    reply: str | None  # None: send nothing (rate-limited sender)
+    lang: str
+    command: str | None  # the command code handled, None when not understood
+    error: str | None = None  # "E01" ... when the reply is an error
+    notices: tuple[Notice, ...] = field(default_factory=tuple)
