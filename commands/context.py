@@ -19,6 +19,11 @@ class Context:
     today: date  # the service's local date (for SAL/STK dates, order days)
     mo_id: int | None = None
     lang: str = "en"
+    # The PIN in the message checked against the sender's account *before* the transaction
+    # (the KDF costs ~24 ms and must not stall the single writer thread): True / False, or
+    # None when the command carries no PIN or the sender has no PIN set. Handlers apply the
+    # lockout rules with it; they never run the KDF themselves.
+    pin_ok: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
