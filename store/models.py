@@ -115,6 +115,11 @@ inbound_messages = Table(
     Column("processed_at", UTCDateTime, nullable=True),
     Column("error", Text, nullable=True),
     Column("command", String(64), nullable=True),
+    # A concatenated part's (reference, total, sequence): parts wait for their siblings
+    # across restarts (migration 0003).
+    Column("concat_ref", Integer, nullable=True),
+    Column("concat_total", SmallInteger, nullable=True),
+    Column("concat_seq", SmallInteger, nullable=True),
     UniqueConstraint("connection", "dedup_key"),
     CheckConstraint(_in("status", INBOUND_STATUSES), name="status"),
     # unprocessed_mos(): status='received' oldest first.
@@ -190,4 +195,288 @@ pending_receipts = Table(
     Column("error_code", Integer, nullable=True),
     Column("received_at", UTCDateTime, nullable=False),
     Column("raw", Text, nullable=False),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Domain (revision 0002_domain): accounts, products, orders, data collection, subscriptions,
+# number changes, and the rule engine's tables. Money is integer cents (never floats).
+# ---------------------------------------------------------------------------------------------
+
+ROLES = ("retailer", "subscriber", "manager")
+LANGS = ("zh", "en")
+ORDER_STATUSES = ("pending_review", "pending_funds", "approved", "rejected", "cancelled")
+# Orders the sender may still change or cancel by SMS (protocol.md: "not yet reviewed").
+ORDER_CHANGEABLE = frozenset({"pending_review", "pending_funds"})
+PHONE_CHANGE_STATUSES = ("pending", "confirmed", "expired")
+RULE_ACTIONS = ("command", "reply", "tag", "forward")
+FORWARD_STATUSES = ("pending", "delivered")
+
+Money = BigInteger
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_no", String(32), nullable=False, unique=True),  # the code used in REG
+    Column("role", String(16), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("phone", String(32), nullable=True, unique=True),  # NULL until REG
+    Column("pin_hash", String(255), nullable=True),  # commands.pins encoding, never plain
+    Column("pin_locked_until", UTCDateTime, nullable=True),
+    Column("lang", String(2), nullable=False, server_default="zh"),
+    Column("region", String(64), nullable=True),
+    Column("route", String(64), nullable=True, index=True),
+    Column("manager_id", BigId, ForeignKey("accounts.id"), nullable=True, index=True),
+    Column("sms_ordering", Boolean, nullable=False, server_default=sa.false()),
+    # ISO weekday numbers, e.g. "1,4" (Monday, Thursday); empty = every day.
+    Column("order_days", String(16), nullable=False, server_default=""),
+    # "HH:MM" local service time; NULL = all day.
+    Column("order_window_start", String(5), nullable=True),
+    Column("order_window_end", String(5), nullable=True),
+    Column("balance_cents", Money, nullable=False, server_default="0"),
+    Column("credit_cents", Money, nullable=False, server_default="0"),
+    Column("last_bill_cents", Money, nullable=True),
+    Column("last_bill_due", sa.Date, nullable=True),
+    Column("balance_low_cents", Money, nullable=True),  # low-balance notice threshold
+    Column("value_band", String(16), nullable=True),
+    Column("active", Boolean, nullable=False, server_default=sa.true()),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint(_in("role", ROLES), name="role"),
+    CheckConstraint(_in("lang", LANGS), name="lang"),
+)
+
+pin_failures = Table(
+    "pin_failures",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigId, ForeignKey("accounts.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    # Lockout rule counts one account's failures in the last 30 minutes.
+    Index(None, "account_id", "at"),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("code", String(4), nullable=False, unique=True),
+    Column("name_zh", String(64), nullable=False),
+    Column("name_en", String(64), nullable=False),
+    Column("price_cents", Money, nullable=False),
+    Column("cost_cents", Money, nullable=False),
+    Column("max_qty", Integer, nullable=False),
+    Column("stock_qty", Integer, nullable=False, server_default="0"),  # company stock
+    Column("active", Boolean, nullable=False, server_default=sa.true()),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),  # the number users see
+    Column("account_id", BigId, ForeignKey("accounts.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("total_cents", Money, nullable=False),
+    Column("reject_reason", Text, nullable=True),
+    Column("mo_id", BigId, ForeignKey("inbound_messages.id"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
+    # latest(): an account's newest order.
+    Index(None, "account_id", "id"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("order_id", BigId, ForeignKey("orders.id"), nullable=False),
+    Column("product_code", String(4), nullable=False),
+    Column("qty", Integer, nullable=False),
+    Column("price_cents", Money, nullable=False),  # unit price when the line was set
+    UniqueConstraint("order_id", "product_code"),
+)
+
+order_history = Table(
+    "order_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("order_id", BigId, ForeignKey("orders.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("detail", Text, nullable=True),
+    Index(None, "order_id", "id"),
+)
+
+sales_reports = Table(
+    "sales_reports",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigId, ForeignKey("accounts.id"), nullable=False),
+    Column("report_date", sa.Date, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account_id", "report_date"),
+    Index(None, "report_date"),
+)
+
+sales_lines = Table(
+    "sales_lines",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("report_id", BigId, ForeignKey("sales_reports.id"), nullable=False),
+    Column("product_code", String(4), nullable=False),
+    Column("qty", Integer, nullable=False),
+    # Price and cost when reported, so revenue and margin do not drift with later price changes.
+    Column("price_cents", Money, nullable=False),
+    Column("cost_cents", Money, nullable=False),
+    UniqueConstraint("report_id", "product_code"),
+)
+
+stock_counts = Table(
+    "stock_counts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigId, ForeignKey("accounts.id"), nullable=False),
+    Column("count_date", sa.Date, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account_id", "count_date"),
+)
+
+stock_lines = Table(
+    "stock_lines",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("count_id", BigId, ForeignKey("stock_counts.id"), nullable=False),
+    Column("product_code", String(4), nullable=False),
+    Column("qty", Integer, nullable=False),
+    UniqueConstraint("count_id", "product_code"),
+)
+
+serial_events = Table(
+    "serial_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigId, ForeignKey("accounts.id"), nullable=False),
+    Column("serial", String(32), nullable=False, index=True),
+    Column("is_imei", Boolean, nullable=False),
+    Column("duplicate", Boolean, nullable=False),  # seen before: flagged, not counted
+    Column("mo_id", BigId, ForeignKey("inbound_messages.id"), nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+topics = Table(
+    "topics",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("code", String(32), nullable=False, unique=True),  # uppercase, e.g. OUTAGE
+    Column("name_zh", String(64), nullable=False),
+    Column("name_en", String(64), nullable=False),
+    # Open to unregistered senders (SUB from any number); otherwise registered accounts only.
+    Column("public", Boolean, nullable=False, server_default=sa.true()),
+    Column("active", Boolean, nullable=False, server_default=sa.true()),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("phone", String(32), nullable=False),
+    Column("topic_id", BigId, ForeignKey("topics.id"), nullable=False),
+    # Local hours [start, end) in which this subscriber accepts the topic; NULL = any time.
+    Column("window_start", SmallInteger, nullable=True),
+    Column("window_end", SmallInteger, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("phone", "topic_id"),
+    Index(None, "topic_id"),
+)
+
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("phone", String(32), nullable=False, unique=True),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+phone_changes = Table(
+    "phone_changes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", BigId, ForeignKey("accounts.id"), nullable=False),
+    Column("new_phone", String(32), nullable=False),
+    Column("code", String(6), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),  # wrong CFM codes
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint(_in("status", PHONE_CHANGE_STATUSES), name="status"),
+    Index(None, "new_phone", "status"),
+)
+
+rules = Table(
+    "rules",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("priority", Integer, nullable=False),  # lower first
+    Column("keyword", String(64), nullable=True),
+    Column("pattern", Text, nullable=True),  # regex
+    Column("role", String(16), nullable=True),
+    Column("group_name", String(64), nullable=True),
+    Column("window_start", String(5), nullable=True),  # "HH:MM"
+    Column("window_end", String(5), nullable=True),
+    Column("action", String(16), nullable=False),
+    Column("argument", Text, nullable=False, server_default=""),
+    Column("enabled", Boolean, nullable=False, server_default=sa.true()),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint(_in("action", RULE_ACTIONS), name="action"),
+)
+
+forwards = Table(
+    "forwards",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("mo_id", BigId, ForeignKey("inbound_messages.id"), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    CheckConstraint(_in("status", FORWARD_STATUSES), name="status"),
+    Index(None, "status", "id"),
+)
+
+phone_tags = Table(
+    "phone_tags",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("phone", String(32), nullable=False),
+    Column("tag", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("phone", "tag"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("group_id", BigId, ForeignKey("groups.id"), nullable=False),
+    Column("account_id", BigId, ForeignKey("accounts.id"), nullable=False),
+    UniqueConstraint("group_id", "account_id"),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),  # e.g. "rules_version"
+    Column("value", Text, nullable=False),
 )

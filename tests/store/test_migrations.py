@@ -8,14 +8,7 @@ from store.db import make_engine
 from store.migrate import current_revision, head_revision, upgrade
 from store.models import metadata
 
-TABLES = {
-    "alembic_version",
-    "inbound_messages",
-    "outbound_messages",
-    "outbound_parts",
-    "message_events",
-    "pending_receipts",
-}
+TABLES = {"alembic_version", *metadata.tables}
 
 
 def _tables(url: str) -> set[str]:
@@ -30,11 +23,32 @@ def test_upgrade_from_empty_then_noop(db_url: str) -> None:
     assert current_revision(db_url) is None
     assert _tables(db_url) == set()
     upgrade(db_url)
-    assert current_revision(db_url) == head_revision() == "0001"
+    head = head_revision()
+    assert head is not None and current_revision(db_url) == head
     assert _tables(db_url) == TABLES
     upgrade(db_url)  # every start calls it again
-    assert current_revision(db_url) == "0001"
+    assert current_revision(db_url) == head
     assert _tables(db_url) == TABLES
+
+
+def test_database_from_the_first_release_upgrades_with_its_data(db_url: str) -> None:
+    """A store created at 0001 (issue 2's schema) keeps its rows through every migration."""
+    upgrade(db_url, "0001")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO inbound_messages (connection, dedup_key, source_addr, dest_addr,"
+                " text, data_coding, esm_class, short_message, received_at, status)"
+                " VALUES ('smsc1', 'k1', '8613800000001', '10690', 'HELP', 0, 0, 'HELP',"
+                " '2026-11-24 10:00:00', 'received')")
+        upgrade(db_url)
+        with engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT text, status, concat_total FROM inbound_messages").one()
+    finally:
+        engine.dispose()
+    assert tuple(row) == ("HELP", "received", None)
 
 
 def test_migration_matches_models(db_url: str) -> None:

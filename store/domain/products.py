@@ -1,0 +1,27 @@
+"""The product catalogue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from store.models import products
+
+
+def by_codes(conn: Connection, codes: Iterable[str]) -> dict[str, Row]:
+    """Products (active or not) by code; unknown codes are simply absent."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = conn.execute(sa.select(products).where(products.c.code.in_(wanted)))
+    return {r.code: r for r in rows}
+
+
+def by_code(conn: Connection, code: str) -> Row | None:
+    return conn.execute(sa.select(products).where(products.c.code == code)).first()
+
+
+def name(product: Row, lang: str) -> str:
+    return product.name_zh if lang == "zh" else product.name_en
