@@ -1,47 +1,91 @@
-"""Turns one inbound SMS into a reply. Sans-IO: no store, no SMPP."""
+"""From one inbound SMS to an `Outcome`: rules first, then the built-in command.
+
+Two steps, because the PIN KDF must not run inside the single writer transaction:
+  1. `prepare(text, today)` — pure: normalise and parse. The caller then computes
+     `ctx.pin_ok` with `commands.pins.precheck` on a read connection.
+  2. `process(ctx, prepared, rules)` — inside the store transaction that also queues the
+     reply and marks the MO processed: rule engine, then the handler.
+"""
 
 from __future__ import annotations
 
-from commands.context import Outcome
-from commands.normalize import is_cjk, normalize
-from commands.registry import REGISTRY, Registry
-from commands.templates import render
+from dataclasses import dataclass
+from datetime import date
+
+from commands import handlers
+from commands.clock import local_time
+from commands.context import Context, Outcome
+from commands.help import help_text
+from commands.normalize import normalize
+from commands.parse import parse, render_parse_error
+from commands.parsed import Parsed, ParseError
+from commands.rules import Rule, RuleSet, apply_tag, record_forward, rule_reply, sender_profile
 
 
-def _guess_lang(text: str) -> str:
-    return "zh" if any(is_cjk(c) for c in text) else "en"
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    text: str  # as received
+    normalised: str
+    result: Parsed | ParseError
+
+    @property
+    def keyword(self) -> str | None:
+        if isinstance(self.result, Parsed):
+            return self.result.keyword
+        first = self.normalised.split(" ", 1)[0]
+        return first or None
+
+    @property
+    def lang(self) -> str:
+        return self.result.lang
 
 
-def _error(lang: str, code: str, what: str, cmd: str = "") -> Outcome:
-    reply = render(lang, "err", code=code, what=what, cmd=cmd).replace("  ", " ").strip()
-    return Outcome(reply, lang, None, code)
+def prepare(text: str, today: date) -> Prepared:
+    return Prepared(text, normalize(text), parse(text, today=today))
 
 
-def handle(text: str, registry: Registry = REGISTRY) -> Outcome:
-    norm = normalize(text)
-    if not norm:
-        lang = _guess_lang(text)
-        return _error(lang, "E01", render(lang, "err_empty"))
-    match = registry.match(norm)
-    if match is None:
-        lang = _guess_lang(norm)
-        word = norm.split(" ", 1)[0][:20]
-        return _error(lang, "E01", render(lang, "err_unknown_command", word=word))
-    if match.spec.code == "HELP":
-        return _help(match.lang, match.rest, registry)
-    raise NotImplementedError(match.spec.code)  # every registered command has a handler
+def process(ctx: Context, prepared: Prepared, rules: RuleSet) -> Outcome:
+    role, groups = sender_profile(ctx.conn, ctx.phone)
+    rule = rules.match(text_normalised=prepared.normalised, keyword=prepared.keyword,
+                       role=role, groups=groups, local_time=local_time(ctx.now))
+    result = prepared.result
+    ctx.lang = result.lang
+    if rule is not None:
+        applied = _apply_rule(ctx, prepared, rule)
+        if applied is not None:
+            return applied
+        if rule.action == "command":
+            rest = _arguments(prepared, rule)
+            result = parse(f"{rule.argument} {rest}".strip(), today=ctx.today)
+            ctx.lang = result.lang if isinstance(result, ParseError) else prepared.lang
+    if isinstance(result, ParseError):
+        return Outcome(render_parse_error(result), result.lang, None, result.code)
+    if result.command == "HELP":
+        return Outcome(help_text(result.lang, result.args.get("command")), result.lang, "HELP")
+    return handlers.dispatch(ctx, result)
 
 
-def _help(lang: str, rest: str, registry: Registry) -> Outcome:
-    if rest:
-        word = rest.split(" ", 1)[0]
-        found = registry.match(word)
-        if found is None:
-            return _error(lang, "E01", render(lang, "err_unknown_help", word=word[:20]), "")
-        return Outcome(render(lang, "help_one", code=found.spec.code, syntax=found.spec.syntax),
-                       lang, "HELP")
-    if lang == "zh":
-        names = " ".join(f"{s.aliases[0]}({s.code})" for s in registry.specs.values())
-    else:
-        names = " ".join(registry.specs)
-    return Outcome(render(lang, "help", commands=names), lang, "HELP")
+def _arguments(prepared: Prepared, rule: Rule) -> str:
+    """The message without the rule's keyword (what a 'command' rule passes on).
+
+    A Chinese keyword may run straight into its arguments (订烟123456 …), so strip the
+    keyword itself when the rule names one; otherwise drop the first word.
+    """
+    text = prepared.normalised
+    if rule.keyword and text.upper().startswith(rule.keyword.upper()):
+        return text[len(rule.keyword):].strip()
+    parts = text.split(" ", 1)
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _apply_rule(ctx: Context, prepared: Prepared, rule: Rule) -> Outcome | None:
+    """Terminal rule actions return an Outcome; 'tag' and 'command' fall through."""
+    if rule.action == "reply":
+        return Outcome(rule_reply(rule, ctx.lang), ctx.lang, f"RULE:{rule.name}")
+    if rule.action == "forward":
+        if ctx.mo_id is not None:
+            record_forward(ctx.conn, ctx.mo_id, rule.argument, ctx.now)
+        return Outcome(None, ctx.lang, f"FORWARD:{rule.argument}")
+    if rule.action == "tag":
+        apply_tag(ctx.conn, ctx.phone, rule.argument, ctx.now)
+    return None

@@ -10,11 +10,14 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
+from commands.guards import RateLimiter
+from commands.rules import RuleCache, default_rules_path, seed_from_yaml
 from gateway.config import Settings
 from gateway.dispatcher import Dispatcher
 from gateway.esme import EsmeClient, SmscEndpoint
 from gateway.http_server import EmbeddedHttpServer
 from gateway.inbound import InboundHandler
+from gateway.mo_processor import MoProcessor
 from gateway.smpp.session import SessionConfig
 from store import outbound
 from store.store import Store
@@ -45,7 +48,17 @@ class Gateway:
         host, port = s.smsc_host, s.smsc_port
         if s.embedded_simulator:
             host, port = await self._start_simulator()
-        self.inbound = InboundHandler(self.store, source_addr=s.source_addr,
+        now = datetime.now(UTC)
+        seeded = await self.store.write(lambda c: seed_from_yaml(c, s.rules_file, now=now))
+        if seeded:
+            log.info("rules: %d loaded from %s (first start)", seeded,
+                     s.rules_file or default_rules_path())
+        self.rules = RuleCache()
+        self.processor = MoProcessor(self.store, source_addr=s.source_addr, rules=self.rules,
+                                     rate_limiter=RateLimiter(s.rate_limit_messages,
+                                                              s.rate_limit_seconds),
+                                     reassembly_timeout=s.reassembly_timeout)
+        self.inbound = InboundHandler(self.store, self.processor,
                                       redelivery_window=s.mo_redelivery_window)
         self.client = EsmeClient(
             SmscEndpoint(s.connection_name, host or "127.0.0.1", port, s.smsc_system_id,
@@ -59,12 +72,14 @@ class Gateway:
         self.dispatcher = Dispatcher(self.store, self.client, instance=s.instance,
                                      source_addr=s.source_addr, batch=s.claim_batch,
                                      poll_interval=s.poll_interval)
-        self.inbound.on_enqueued = self.dispatcher.wake
+        self.processor.on_enqueued = self.dispatcher.wake
+        self.processor.start()
         self.client.start()
         self.dispatcher.start()
-        backlog = await self.inbound.process_backlog()
+        backlog = await self.processor.recover()
         if backlog:
-            log.warning("processed %d MOs left unprocessed by a previous stop", backlog)
+            log.warning("%d MOs left unprocessed by a previous stop are being processed",
+                        backlog)
         if api:
             await self._start_api()
 
@@ -111,6 +126,8 @@ class Gateway:
             await self.dispatcher.stop()
         if hasattr(self, "client"):
             await self.client.stop()
+        if hasattr(self, "processor"):
+            await self.processor.stop()
         if self.simulator is not None:
             await self.simulator.stop()
         if self.store is not None:

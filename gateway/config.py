@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     # person who texts the same command twice on purpose must get two answers.
     mo_redelivery_window: float = Field(default=60.0, ge=0)
 
+    # Command processing.
+    rules_file: str | None = None  # YAML loaded into the rules table at first start
+    rate_limit_messages: int = Field(default=10, ge=1)  # per sender …
+    rate_limit_seconds: float = Field(default=60.0, gt=0)  # … per this many seconds (E12)
+    reassembly_timeout: float = Field(default=120.0, gt=0)  # long MO parts wait this long
+
     # Dispatcher.
     claim_batch: int = Field(default=50, ge=1, le=10_000)
     poll_interval: float = Field(default=0.5, gt=0)

@@ -1,30 +1,27 @@
 """deliver_sm handling: MOs and delivery receipts, each committed before it is acknowledged.
 
 An MO is written to the store, then deliver_sm_resp is sent (design.md, guarantees), then it
-is processed into a reply. A crash between the two is healed at start-up by
-`process_backlog`. Receipts are matched to their MT, or kept until they can be.
+is handed to the `MoProcessor`. A crash between the two is healed at start-up by
+`MoProcessor.recover`. Receipts are matched to their MT, or kept until they can be.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 
-from commands import engine
 from gateway.metrics import METRICS
+from gateway.mo_processor import MoProcessor, StoredMo
 from gateway.smpp import status as st
 from gateway.smpp import text as smstext
 from gateway.smpp.codec import Pdu
 from gateway.smpp.connection import Reply
-from store import inbound, outbound, receipts
+from store import inbound, receipts
 from store.store import Store
 
 log = logging.getLogger("smsgw.inbound")
 
-PRIORITY_REPLY = 1
 _RECEIPT_ESM = 0x04  # esm_class message type: SMSC delivery receipt (SMPP 3.4 §5.2.12)
 _ESM_TYPE_MASK = 0x3C
 
@@ -54,20 +51,23 @@ def dedup_keys(pdu: Pdu, now: datetime, window: float) -> tuple[str, str]:
     return f"{digest}:{bucket}", f"{digest}:{bucket - 1}"
 
 
-def mo_text(pdu: Pdu) -> tuple[str, bytes]:
-    """Decoded text and the raw user data of a deliver_sm."""
+def mo_content(pdu: Pdu) -> tuple[str, bytes, smstext.ConcatInfo | None]:
+    """Decoded text, raw user data and concatenation info (UDH or sar_* TLVs) of an MO."""
     raw = pdu.get("message_payload") or pdu.get("short_message", b"")
-    _, payload = smstext.parse_udh(raw, pdu.get("esm_class", 0))
-    return smstext.decode_text(payload, pdu.get("data_coding", 0)), raw
+    concat, payload = smstext.parse_udh(raw, pdu.get("esm_class", 0))
+    if concat is None:
+        concat = smstext.concat_from_sar(pdu.get("sar_msg_ref_num"),
+                                         pdu.get("sar_total_segments"),
+                                         pdu.get("sar_segment_seqnum"))
+    return smstext.decode_text(payload, pdu.get("data_coding", 0)), raw, concat
 
 
 class InboundHandler:
-    def __init__(self, store: Store, *, source_addr: str, redelivery_window: float = 60.0,
-                 on_enqueued: Callable[[], None] = lambda: None):
+    def __init__(self, store: Store, processor: MoProcessor, *,
+                 redelivery_window: float = 60.0):
         self.store = store
+        self.processor = processor
         self.redelivery_window = redelivery_window
-        self.source_addr = source_addr
-        self.on_enqueued = on_enqueued
 
     async def on_deliver_sm(self, connection: str, pdu: Pdu) -> Reply:
         if is_receipt(pdu):
@@ -75,7 +75,7 @@ class InboundHandler:
         return await self._mo(connection, pdu)
 
     async def _mo(self, connection: str, pdu: Pdu) -> Reply:
-        text, raw = mo_text(pdu)
+        text, raw, concat = mo_content(pdu)
         now = _now()
         window = self.redelivery_window
         key, previous_key = dedup_keys(pdu, now, window)
@@ -90,7 +90,8 @@ class InboundHandler:
             return inbound.insert_mo(
                 conn, connection=connection, dedup_key=key, source_addr=source,
                 dest_addr=dest, text=text, data_coding=pdu.get("data_coding", 0),
-                esm_class=pdu.get("esm_class", 0), short_message=raw, now=now)
+                esm_class=pdu.get("esm_class", 0), short_message=raw, now=now,
+                concat=(concat.ref, concat.total, concat.seq) if concat else None)
 
         mo_id, is_new = await self.store.write(persist)
         if not is_new:
@@ -102,48 +103,8 @@ class InboundHandler:
         log.info("mo=%d received from=%s to=%s conn=%s text=%r", mo_id, source, dest,
                  connection, text[:60])
         # Processing runs after the ack: the MO is already safe on disk.
-        self._schedule_processing(mo_id, source, text)
+        self.processor.submit(StoredMo(mo_id, connection, source, dest, text, concat))
         return Reply()
-
-    def _schedule_processing(self, mo_id: int, source: str, text: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.process(mo_id, source, text))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-    async def process(self, mo_id: int, source: str, text: str) -> None:
-        try:
-            outcome = engine.handle(text)
-        except Exception as exc:  # a bug must not lose the MO: mark it failed, keep it
-            log.exception("mo=%d processing failed", mo_id)
-            error = f"{type(exc).__name__}: {exc}"
-            await self.store.write(lambda c: inbound.mark_mo_failed(
-                c, mo_id, error=error, now=_now()))
-            return
-
-        def reply_and_mark(conn) -> int:
-            now = _now()
-            mt_id = outbound.enqueue_mt(conn, dest_addr=source, text=outcome.reply,
-                                        priority=PRIORITY_REPLY, now=now,
-                                        source_addr=self.source_addr, in_reply_to=mo_id)
-            inbound.mark_mo_processed(conn, mo_id, command=outcome.command or outcome.error,
-                                      now=now)
-            return mt_id
-
-        mt_id = await self.store.write(reply_and_mark)
-        log.info("mo=%d processed command=%s reply mt=%d queued to=%s", mo_id,
-                 outcome.command or outcome.error, mt_id, source)
-        self.on_enqueued()
-
-    async def process_backlog(self) -> int:
-        """Process MOs that were stored but not processed (a crash after the ack)."""
-        count = 0
-        while True:
-            rows = await self.store.read(lambda c: inbound.unprocessed_mos(c, 100))
-            if not rows:
-                return count
-            for row in rows:
-                await self.process(row.id, row.source_addr, row.text)
-                count += 1
 
     async def _receipt(self, connection: str, pdu: Pdu) -> Reply:
         raw_text = smstext.decode_text(pdu.get("short_message", b""), pdu.get("data_coding", 0))
@@ -177,6 +138,3 @@ def _int_or_none(value: str | None) -> int | None:
     except ValueError:
         return None
 
-
-# Strong references to processing tasks, so none is garbage-collected mid-flight.
-_background: set[asyncio.Task[None]] = set()

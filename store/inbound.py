@@ -23,6 +23,7 @@ def insert_mo(
     esm_class: int,
     short_message: bytes,
     now: datetime,
+    concat: tuple[int, int, int] | None = None,
 ) -> tuple[int, bool]:
     """Store an MO; returns (id, is_new). A redelivery returns the first copy's id and False.
 
@@ -42,6 +43,11 @@ def insert_mo(
             short_message=short_message,
             received_at=now,
             status="received",
+            # (reference, total, sequence) of a concatenated part, so that parts waiting for
+            # their siblings can be re-held after a restart.
+            concat_ref=concat[0] if concat else None,
+            concat_total=concat[1] if concat else None,
+            concat_seq=concat[2] if concat else None,
         )
         .on_conflict_do_nothing(index_elements=["connection", "dedup_key"])
         .returning(mo.c.id)
