@@ -9,8 +9,10 @@ import os
 import signal
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway.config import Settings
+from gateway.phone import add_phone_parser, phone_main
 
 DESCRIPTION = """\
 smsgw: an SMS gateway for retail ordering, data collection and subscriber notices.
@@ -71,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="0 alert, 1 reply, 2 transactional (default), 3 bulk")
     send.add_argument("--database-url", help="store URL (env DATABASE_URL)")
 
+    add_phone_parser(sub)
+
+    demo = sub.add_parser("demo-data", help="load demo products, retailers, subscribers, "
+                          "a manager and topics (idempotent)")
+    demo.add_argument("--database-url", help="store URL (env DATABASE_URL)")
+
     db = sub.add_parser("db", help="database maintenance")
     dbsub = db.add_subparsers(dest="db_command", metavar="ACTION")
     upg = dbsub.add_parser("upgrade", help="apply migrations up to the latest schema")
@@ -101,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_up(_settings(args)))
     if args.command == "send":
         return _send(args)
+    if args.command == "phone":
+        return phone_main(args)
+    if args.command == "demo-data":
+        return _demo_data(args)
     if args.command == "db" and args.db_command == "upgrade":
         return _db_upgrade(args)
     parser.print_help()
@@ -160,6 +172,36 @@ def _send(args: argparse.Namespace) -> int:
         asyncio.run(store.close())
     print(f"queued message {mt_id} to {args.msisdn} (a running gateway sends it)")
     return 0
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from commands.demo import load_demo_data
+    from store.store import Store
+
+    settings = _settings(args)
+    store = Store.open(settings.database_url)
+    try:
+        summary = store.run(lambda c: load_demo_data(c, now=datetime.now(UTC)))
+    finally:
+        asyncio.run(store.close())
+    print(format_demo_summary(summary))
+    return 0
+
+
+def format_demo_summary(summary: dict[str, Any]) -> str:
+    created = ", ".join(f"{n} {k}" for k, n in summary.get("created", {}).items())
+    lines = [f"demo data loaded (created: {created or 'nothing, all present'})", "products:"]
+    lines += [f"  {p}" for p in summary.get("products", [])]
+    lines.append("accounts (PINs are demo values):")
+    lines += [f"  {a['account_no']} {a['role']:<10} {a['phone']:<16} PIN {a['pin']}  {a['name']}"
+              for a in summary.get("accounts", [])]
+    lines.append("topics:")
+    lines += [f"  {t}" for t in summary.get("topics", [])]
+    lines += [
+        "Try it with `smsgw up` running:",
+        "  smsgw phone 8613800000001    then type  ORD 123456 1001*5 1002*2   or  余额",
+    ]
+    return "\n".join(lines)
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
