@@ -36,6 +36,9 @@ def _configure_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     logging.getLogger("smpplib").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # One line per HTTP request would drown the phone's screen and the gateway's own events.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def build_parser() -> argparse.ArgumentParser:
