@@ -3,21 +3,17 @@ the ordering window in the service's local time."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Row
 
+from commands import clock
 from commands.context import Context, Notice, Outcome
 from commands.parsed import Item, Parsed
 from commands.templates import render
 from store.domain import accounts, products
-
-# Order days and windows are the retailer's local wall-clock times.
-SERVICE_TZ = ZoneInfo(os.environ.get("SMSGW_TZ", "Asia/Shanghai"))
 
 # protocol.md: "after 5 wrong in 30 min the number is locked for 30 min".
 PIN_MAX_FAILURES = 5
@@ -53,7 +49,7 @@ def money(cents: int) -> str:
 
 
 def local(ctx: Context) -> datetime:
-    return ctx.now.astimezone(SERVICE_TZ)
+    return clock.local(ctx.now)
 
 
 def hhmm(dt: datetime) -> str:
@@ -72,7 +68,7 @@ def check_pin(ctx: Context, parsed: Parsed, account: Row) -> Outcome | None:
     """
     if account.pin_locked_until is not None and ctx.now < account.pin_locked_until:
         return fail(parsed, "E05", "e05_locked", until=hhmm(account.pin_locked_until
-                                                            .astimezone(SERVICE_TZ)))
+                                                            .astimezone(clock.SERVICE_TZ)))
     if account.pin_hash is None:
         return fail(parsed, "E04", "e04_no_pin")
     if ctx.pin_ok:
@@ -84,7 +80,7 @@ def check_pin(ctx: Context, parsed: Parsed, account: Row) -> Outcome | None:
         until = ctx.now + PIN_LOCK
         accounts.lock_pin(ctx.conn, account.id, until, now=ctx.now)
         accounts.clear_pin_failures(ctx.conn, account.id)
-        return fail(parsed, "E05", "e05_locked", until=hhmm(until.astimezone(SERVICE_TZ)))
+        return fail(parsed, "E05", "e05_locked", until=hhmm(until.astimezone(clock.SERVICE_TZ)))
     return fail(parsed, "E04", "e04_wrong_pin", left=PIN_MAX_FAILURES - failures)
 
 

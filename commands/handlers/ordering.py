@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Row
 
+from commands import clock
 from commands.context import Context, Outcome
 from commands.handlers import common
 from commands.handlers.common import (
@@ -124,13 +125,7 @@ def ord_(ctx: Context, parsed: Parsed, account: Row) -> Outcome:
 
 
 def mod(ctx: Context, parsed: Parsed, account: Row) -> Outcome:
-    denied = _order_gate(ctx, parsed, account, window=True)
-    if denied is not None:
-        return denied
-    order, bad = _own_order(ctx, parsed, account, parsed.args["order"])
-    if order is None:
-        return bad  # type: ignore[return-value]
-    bad = _changeable(parsed, order)
+    order, bad = _changeable_order(ctx, parsed, account, window=True)
     if bad is not None:
         return bad
     wanted = merge_items(parsed.args["items"])
@@ -151,17 +146,26 @@ def mod(ctx: Context, parsed: Parsed, account: Row) -> Outcome:
 
 
 def can(ctx: Context, parsed: Parsed, account: Row) -> Outcome:
-    denied = _order_gate(ctx, parsed, account, window=False)
-    if denied is not None:
-        return denied
-    order, bad = _own_order(ctx, parsed, account, parsed.args["order"])
-    if order is None:
-        return bad  # type: ignore[return-value]
-    bad = _changeable(parsed, order)
+    order, bad = _changeable_order(ctx, parsed, account, window=False)
     if bad is not None:
         return bad
     orders.cancel(ctx.conn, order.id, now=ctx.now, detail="sms CAN")
     return ok(parsed, "can_ok", order=order.id)
+
+
+def _changeable_order(ctx: Context, parsed: Parsed, account: Row, *,
+                      window: bool) -> tuple[Row, None] | tuple[None, Outcome]:
+    """MOD and CAN: the gate, then the sender's own order, still open for change."""
+    denied = _order_gate(ctx, parsed, account, window=window)
+    if denied is not None:
+        return None, denied
+    order, bad = _own_order(ctx, parsed, account, parsed.args["order"])
+    if order is None:
+        return None, bad  # type: ignore[return-value]
+    not_open = _changeable(parsed, order)
+    if not_open is not None:
+        return None, not_open
+    return order, None
 
 
 def rpt(ctx: Context, parsed: Parsed, account: Row) -> Outcome:
@@ -186,7 +190,7 @@ def rpt(ctx: Context, parsed: Parsed, account: Row) -> Outcome:
 
 
 def _local_date(dt: datetime) -> str:
-    return dt.astimezone(common.SERVICE_TZ).date().isoformat()
+    return dt.astimezone(clock.SERVICE_TZ).date().isoformat()
 
 
 def oq(ctx: Context, parsed: Parsed, account: Row) -> Outcome:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Row
 
+from commands import clock
 from commands.context import Context, Outcome
-from commands.handlers import common
 from commands.handlers.common import fail, money, ok, product_label, text
 from commands.parsed import Parsed
 from commands.roles import QueryRule, load_roles
@@ -73,7 +73,7 @@ def _stock(ctx: Context, parsed: Parsed) -> Outcome:
 def _route(ctx: Context, parsed: Parsed, account: Row) -> Outcome:
     retailers = queries.route_retailers(ctx.conn, account)
     ids = [r.id for r in retailers]
-    local_midnight = datetime.combine(ctx.today, datetime.min.time(), common.SERVICE_TZ)
+    local_midnight = datetime.combine(ctx.today, datetime.min.time(), clock.SERVICE_TZ)
     ordered = queries.accounts_with_orders_since(ctx.conn, ids, local_midnight.astimezone(UTC))
     reported = queries.accounts_reported_on(ctx.conn, ids, ctx.today)
     missing = [f"{r.name}({r.account_no})" for r in retailers if r.id not in ordered]

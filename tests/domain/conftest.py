@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.engine import Connection
 
-from commands import pins
+from commands import clock, pins
 from commands.context import Context, Outcome
-from commands.handlers import common, dispatch
+from commands.handlers import dispatch
 from commands.parsed import Item, Parsed
 from store.db import make_engine
 from store.domain import accounts
@@ -50,7 +50,7 @@ def pin_hash(pin: str) -> str:
 
 @pytest.fixture(autouse=True)
 def _service_tz(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(common, "SERVICE_TZ", SHANGHAI)
+    monkeypatch.setattr(clock, "SERVICE_TZ", SHANGHAI)
 
 
 @pytest.fixture(params=["en", "zh"])

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from commands.handlers import common
+from commands import clock
 from store.domain import orders
 from store.models import products
 from tests.domain.conftest import (
@@ -106,7 +106,7 @@ def test_window_uses_service_time_zone(conn: Connection, world: dict, monkeypatc
     from zoneinfo import ZoneInfo
 
     # 2025-01-07 10:00 Shanghai is 2025-01-07 02:00 UTC: Tuesday 02:00 in UTC -> outside.
-    monkeypatch.setattr(common, "SERVICE_TZ", ZoneInfo("UTC"))
+    monkeypatch.setattr(clock, "SERVICE_TZ", ZoneInfo("UTC"))
     assert send(conn, PH_R2, "ORD", now=TUE_10, pin=PIN, items=[("1002", 1)]).error == "E08"
 
 
