@@ -148,6 +148,9 @@ outbound_messages = Table(
     Column("error_text", Text, nullable=True),
     Column("possibly_duplicate", Boolean, nullable=False, server_default=sa.false()),
     Column("registered_delivery", Boolean, nullable=False, server_default=sa.true()),
+    # What the chosen route charged, in 1/1000 of the currency unit (parts x cost per part).
+    Column("cost_millis", Integer, nullable=True),
+    Column("broadcast_id", BigId, nullable=True, index=True),
     CheckConstraint("priority BETWEEN 0 AND 3", name="priority"),
     CheckConstraint(_in("status", OUTBOUND_STATUSES), name="status"),
     # claim_batch(): WHERE status='queued' ORDER BY priority, schedule..., id.
@@ -243,6 +246,9 @@ accounts = Table(
     Column("active", Boolean, nullable=False, server_default=sa.true()),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The recipient's daily window for non-urgent notices, "HH:MM" local (migration 0004).
+    Column("notify_window_start", String(5), nullable=True),
+    Column("notify_window_end", String(5), nullable=True),
     CheckConstraint(_in("role", ROLES), name="role"),
     CheckConstraint(_in("lang", LANGS), name="lang"),
 )
@@ -479,4 +485,53 @@ settings = Table(
     metadata,
     Column("key", String(64), primary_key=True),  # e.g. "rules_version"
     Column("value", Text, nullable=False),
+)
+
+# -- outbound engine (migration 0004) ----------------------------------------------------------
+
+BROADCAST_STATUSES = ("scheduled", "running", "done", "cancelled")
+BROADCAST_TARGETS = ("group", "segment", "topic", "list")
+
+broadcasts = Table(
+    "broadcasts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("target_kind", String(16), nullable=False),
+    Column("target", Text, nullable=False),  # JSON: group name, segment filter, topic, numbers
+    Column("text", Text, nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("schedule_at", UTCDateTime, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("total", Integer, nullable=False, server_default="0"),
+    Column("queued", Integer, nullable=False, server_default="0"),
+    Column("skipped", Integer, nullable=False, server_default="0"),  # opted out
+    Column("created_by", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint(_in("status", BROADCAST_STATUSES), name="status"),
+    CheckConstraint(_in("target_kind", BROADCAST_TARGETS), name="target_kind"),
+)
+
+# The last slot each scheduled job ran for, so a restart neither skips nor repeats a run.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("job", String(64), primary_key=True),
+    Column("last_slot", String(64), nullable=False),  # e.g. "2026-11-24" or "2026-W48"
+    Column("last_run_at", UTCDateTime, nullable=False),
+)
+
+# Events raised by other systems (POST /events) or by the gateway itself; durable, so a
+# notice is never lost between "event accepted" and "notice queued".
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("type", String(64), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("processed_at", UTCDateTime, nullable=True),
+    Column("error", Text, nullable=True),
+    Index(None, "processed_at", "id"),
 )
