@@ -1,22 +1,56 @@
-"""Outbound dispatcher: claims queued MTs in priority order and submits them over one bind.
+"""Outbound dispatcher: claims queued MTs in priority order and submits them over every bind.
 
-Claims are durable ('sending' with this instance's name) so a crash leaves nothing in limbo:
-on start `release_claims` puts them back. A submit_sm whose response never came is retried
-once on a fresh sequence number and the message flagged possibly duplicated (protocol.md,
-delivery rules); throttling puts the message back and pauses the connection.
+Shape (issue 4, parts 2 and 5):
+
+- One `ConnectionSender` per configured SMSC connection: its own EsmeClient, window, token
+  bucket (`gateway/ratelimit.py`) and two tasks - a *claimer* and an *issuer*.
+- The claimer takes small batches from the shared durable queue, only rows this connection
+  is a cheapest live route for (`Router.claim_filter` → `outbound.dest_prefix_filter`, a
+  plain SQL condition on dest_addr). Each claimed row then gets the full routing decision
+  (`Router.choose`: encoding, weighted choice among equal-cost connections) and goes into
+  the chosen sender's in-memory buffer, failed (no connection can ever carry it) or back to
+  the queue (capable connections exist but none is up).
+- Claims are durable ('sending', claimed_by this instance), so a crash leaves nothing in
+  limbo: on start `release_claims` puts them back. What is buffered in memory is bounded:
+  a claimer claims only while fewer than `batch + window` rows it claimed are unfinished,
+  wherever they were routed. That bound is also the priority guarantee: a priority-1 reply
+  waits behind at most one such buffer, never behind a whole broadcast, and within a buffer
+  it goes first (the buffer is a heap on (priority, claim order)).
+- The issuer sends parts strictly in buffer order: window slot, token, then submit_sm. Two
+  messages to one destination are never in flight together, so a handset gets its messages
+  in order even when the SMSC throttles one of them.
+- `ESME_RTHROTTLED` / `ESME_RMSGQFUL`: the part goes back into the buffer at its original
+  place and the whole connection pauses with exponential backoff (reset after a run of
+  successes); after the pause the buffer resumes from that part, so the stream keeps its
+  order (a per-message retry would reorder it - the Jasmin failure mode). The message keeps
+  its claim and the parts already accepted keep their SMSC ids, so receipt correlation is
+  untouched.
+- Permanent errors fail the message with the SMPP status kept. A missing submit_sm_resp is
+  retried once on a fresh sequence number and the message flagged possibly duplicated
+  (protocol.md, delivery rules).
+- A bind that goes down returns its buffered messages to the queue at once (flagged possibly
+  duplicated only if a part may have reached the SMSC); its prefixes then fall to the next
+  cheapest live connection's claims (failover).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import heapq
+import itertools
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from gateway.esme import EsmeClient
 from gateway.metrics import METRICS
+from gateway.ratelimit import TokenBucket
+from gateway.routing import ConnectionSpec, NoRouteEver, NoRouteNow, Routed, Router
 from gateway.smpp import status as st
 from gateway.smpp import text as smstext
 from gateway.smpp.codec import Pdu
@@ -31,46 +65,385 @@ log = logging.getLogger("smsgw.dispatcher")
 NO_RESPONSE = 0x10000
 THROTTLE_PAUSE_MIN = 0.2
 THROTTLE_PAUSE_MAX = 10.0
+THROTTLE_STATUSES = frozenset({st.ESME_RTHROTTLED, st.ESME_RMSGQFUL})
+# Ids a claimer skips because they cannot go anywhere right now (e.g. a UCS2 text whose
+# only UCS2-capable route is down). Cleared whenever a bind comes up or goes down.
+MAX_SKIPPED = 5000
+# How long stop() lets submits already on the wire finish before giving up on them.
+STOP_GRACE = 3.0
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class _Requeue(Exception):
-    """The message goes back to the queue (throttled, or the bind was lost)."""
+@dataclass(eq=False)
+class Job:
+    """One claimed message on its way out: its parts, which are done, where it is."""
 
-    def __init__(self, reason: str, *, sent: bool, throttled: bool = False):
-        super().__init__(reason)
-        self.sent = sent
-        self.throttled = throttled
+    row: Any
+    seq: int
+    owner: ConnectionSender  # the claimer (its in-memory bound counts this job)
+    split: smstext.SplitResult
+    todo: list[int]  # part numbers (1-based) not yet on the wire, ascending
+    done: set[int] = field(default_factory=set)
+    inflight: int = 0
+    queued: bool = False  # in a sender's buffer heap
+    finished: bool = False  # submitted, failed or handed back to the queue
+    sent_any: bool = False  # some part may have reached the SMSC
+    cost_millis: int = 0
+    epochs: dict[int, int] = field(default_factory=dict)  # part → pause epoch it left in
+
+    @property
+    def id(self) -> int:
+        return int(self.row.id)
+
+    @property
+    def dest(self) -> str:
+        return str(self.row.dest_addr)
+
+    @property
+    def parts(self) -> int:
+        return len(self.split.parts)
+
+
+class ConnectionSender:
+    """The sending loop of one connection (see the module docstring)."""
+
+    def __init__(self, dispatcher: Dispatcher, spec: ConnectionSpec, client: EsmeClient, *,
+                 clock: Any = time.monotonic):
+        self.d = dispatcher
+        self.spec = spec
+        self.client = client
+        self.bucket = TokenBucket(spec.tps, clock=clock)
+        self.window = spec.window
+        # Unfinished jobs this sender claimed, wherever routed; it claims only below `high`.
+        self.outstanding = 0
+        self.high = dispatcher.batch + spec.window
+        self.min_claim = max(1, min(dispatcher.batch, self.high) // 5)
+        self._heap: list[tuple[int, int, Job]] = []
+        self._inflight = 0
+        self._busy: dict[str, Job] = {}  # destination → the job with a part in flight
+        self._changed = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self.skip: set[int] = set()
+        self._pause_until = 0.0
+        self._backoff = 0.0
+        self._epoch = 0
+        self._ok_in_epoch = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sends: set[asyncio.Task[None]] = set()
+        # Counters for status pages, tests and the benchmark.
+        self.submitted = 0
+        self.throttled = 0
+        self.pauses = 0
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def up(self) -> bool:
+        return self.client.bound
+
+    @property
+    def buffered(self) -> int:
+        return sum(1 for _, _, j in self._heap if not j.finished)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._claim_loop(), name=f"claim-{self.name}"),
+                       loop.create_task(self._issue_loop(), name=f"issue-{self.name}")]
+
+    async def stop_loops(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- buffer -------------------------------------------------------------------------------
+
+    def push(self, job: Job) -> None:
+        if job.finished or job.queued:
+            return
+        job.queued = True
+        heapq.heappush(self._heap, (int(job.row.priority), job.seq, job))
+        self._changed.set()
+
+    def _drain_buffer(self) -> list[Job]:
+        jobs = [j for _, _, j in self._heap if not j.finished]
+        self._heap.clear()
+        for j in jobs:
+            j.queued = False
+        return jobs
+
+    # -- claiming -----------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        d = self.d
+        while True:
+            await self.client.wait_bound()
+            room = self.high - self.outstanding
+            if room < self.min_claim:
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), d.poll_interval)
+                continue
+            f = d.router.claim_filter(self.name, d.up())
+            where = outbound.dest_prefix_filter(serve=f.serve, exclude=f.exclude,
+                                                exclude_all=f.exclude_all,
+                                                unserved_except=f.unserved_except)
+            skip = frozenset(self.skip)
+            limit = min(d.batch, room)
+            self._wake.clear()
+            try:
+                rows = await d.store.write(
+                    lambda c, n=limit, w=where, x=skip: outbound.claim_batch(
+                        c, instance=d.instance, connection=self.name, now=_now(), limit=n,
+                        where=w, exclude_ids=x))
+            except Exception:
+                log.exception("conn=%s claim failed", self.name)
+                await asyncio.sleep(d.poll_interval)
+                continue
+            if not rows:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), d.poll_interval)
+                continue
+            await d.route(self, rows)
+
+    def release(self, job: Job) -> None:
+        """``job`` (claimed by this sender) is finished: make room for the next claim."""
+        self.outstanding -= 1
+        if self.high - self.outstanding >= self.min_claim:
+            self._room.set()
+
+    # -- issuing ------------------------------------------------------------------------------
+
+    async def _issue_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        have_token = False
+        while True:
+            self._changed.clear()
+            conn = await self.client.wait_bound()
+            while self._heap and self._heap[0][2].finished:
+                heapq.heappop(self._heap)[2].queued = False
+            if not self._heap:
+                await self._wait_changed()
+                continue
+            now = loop.time()
+            if self._pause_until > now:
+                await asyncio.sleep(self._pause_until - now)
+                continue
+            job = self._heap[0][2]
+            busy = self._busy.get(job.dest)
+            if (busy is not None and busy is not job) or self._inflight >= self.window:
+                await self._wait_changed()
+                continue
+            if not have_token:
+                have_token = True
+                delay = self.bucket.reserve()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                    continue  # look again: a pause or a more urgent message may have come
+            have_token = False
+            part = job.todo.pop(0)
+            if not job.todo:
+                heapq.heappop(self._heap)
+                job.queued = False
+            job.inflight += 1
+            job.sent_any = True
+            job.epochs[part] = self._epoch
+            self._inflight += 1
+            self._busy[job.dest] = job
+            task = loop.create_task(self._send_part(conn, job, part))
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+
+    async def _wait_changed(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), 1.0)
+
+    def _slot_free(self, job: Job) -> None:
+        self._inflight -= 1
+        job.inflight -= 1
+        if job.inflight == 0 and self._busy.get(job.dest) is job:
+            del self._busy[job.dest]
+        self._changed.set()
+
+    async def _send_part(self, conn: SmppConnection, job: Job, part: int) -> None:
+        row = job.row
+        params = {
+            "source_addr": row.source_addr or self.d.source_addr,
+            "destination_addr": row.dest_addr,
+            "esm_class": job.split.esm_class,
+            "data_coding": job.split.data_coding,
+            "short_message": job.split.parts[part - 1],
+            "registered_delivery": 1 if row.registered_delivery else 0,
+        }
+        try:
+            resp = await self._submit(conn, params, job, part)
+        except ConnectionClosed as exc:
+            self._slot_free(job)
+            await self.d.give_back([job], f"bind {self.name} lost: {exc}")
+            return
+        except asyncio.CancelledError:
+            self._slot_free(job)
+            raise
+        except Exception as exc:
+            self._slot_free(job)
+            log.exception("mt=%d part %d send crashed", job.id, part)
+            await self.d.give_back([job], f"error: {exc!r}", possibly_duplicate=True)
+            return
+        self._slot_free(job)
+        if job.finished:
+            return  # given back (bind lost) or failed by another part meanwhile
+        status = resp.status
+        if status in THROTTLE_STATUSES:
+            self._on_throttled(job, part, status)
+            return
+        if status != st.ESME_ROK:
+            await self.d.fail(job, status, f"part {part}/{job.parts} refused")
+            return
+        self.submitted += 1
+        if job.epochs.get(part) == self._epoch:
+            self._ok_in_epoch += 1
+            if self._ok_in_epoch >= self.window:
+                self._backoff = 0.0
+        smsc_id = str(resp.get("message_id", ""))
+        await self.d.store.write(lambda c: outbound.mark_part_submitted(
+            c, message_id=job.id, part_no=part, parts=job.parts, smsc_message_id=smsc_id,
+            now=_now(), cost_millis=job.cost_millis, connection=self.name))
+        log.debug("mt=%d part %d/%d submitted smsc_id=%s to=%s conn=%s", job.id, part,
+                  job.parts, smsc_id, job.dest, self.name)
+        job.done.add(part)
+        if len(job.done) == job.parts and not job.finished:
+            job.finished = True
+            self.d.finished(job)
+            METRICS.messages_out.labels("submitted").inc()
+            log.info("mt=%d submitted parts=%d to=%s conn=%s cost_millis=%d", job.id,
+                     job.parts, job.dest, self.name, job.cost_millis)
+
+    def _on_throttled(self, job: Job, part: int, status: int) -> None:
+        """Put the part back at its place and pause the whole connection."""
+        self.throttled += 1
+        bisect.insort(job.todo, part)
+        self.push(job)
+        if job.epochs.get(part) == self._epoch:
+            # First throttle for something sent since the last pause: pause (again). Parts
+            # that left before this pause and come back throttled too just wait their turn.
+            self._epoch += 1
+            self._ok_in_epoch = 0
+            self._backoff = min(self.d.pause_max, max(self.d.pause_min, self._backoff * 2))
+            self._pause_until = asyncio.get_running_loop().time() + self._backoff
+            self.pauses += 1
+            log.warning("conn=%s %s on mt=%d part %d: pausing the connection %.2fs, then "
+                        "resuming in the original order", self.name, st.name(status), job.id,
+                        part, self._backoff)
+        self._changed.set()
+
+    async def _submit(self, conn: SmppConnection, params: dict[str, Any], job: Job,
+                      part: int) -> Pdu:
+        for attempt in (1, 2):
+            started = time.perf_counter()
+            try:
+                resp = await conn.request("submit_sm", params, context=(job.id, part))
+            except ResponseTimeout:
+                if attempt == 2:
+                    # Retried once already (protocol.md): fail it, keep the reason; the
+                    # message may well have reached the SMSC, so it is not sent a third time.
+                    log.error("mt=%d part %d: no submit_sm_resp after the retry", job.id,
+                              part)
+                    return Pdu("generic_nack", 0, NO_RESPONSE)
+                log.warning("mt=%d part %d: no submit_sm_resp, retrying once on a fresh "
+                            "sequence (possibly duplicated)", job.id, part)
+                await self.d.store.write(lambda c: outbound.flag_possible_duplicate(
+                    c, job.id, now=_now()))
+                await self.bucket.acquire()
+                continue
+            METRICS.submit_latency.observe(time.perf_counter() - started)
+            return resp
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    # -- link state ---------------------------------------------------------------------------
+
+    def on_down(self) -> list[Job]:
+        """The bind went down: everything buffered goes back to the shared queue."""
+        self._pause_until = 0.0
+        self._changed.set()
+        return self._drain_buffer()
 
 
 class Dispatcher:
-    def __init__(self, store: Store, client: EsmeClient, *, instance: str, source_addr: str,
-                 batch: int = 50, poll_interval: float = 0.5):
+    """Owns the senders, the router and the concatenation references."""
+
+    def __init__(self, store: Store,
+                 connections: EsmeClient | Sequence[tuple[ConnectionSpec, EsmeClient]], *,
+                 instance: str, source_addr: str, batch: int = 50, poll_interval: float = 0.5,
+                 router: Router | None = None, seed: int | None = None,
+                 pause_min: float = THROTTLE_PAUSE_MIN, pause_max: float = THROTTLE_PAUSE_MAX):
+        if isinstance(connections, EsmeClient):
+            ep = connections.endpoint
+            connections = [(ConnectionSpec(ep.name, ep.host, ep.port, ep.system_id,
+                                           ep.password, ep.system_type,
+                                           window=connections.session_config.window),
+                            connections)]
         self.store = store
-        self.client = client
         self.instance = instance
         self.source_addr = source_addr
         self.batch = batch
         self.poll_interval = poll_interval
-        self._wake = asyncio.Event()
+        self.pause_min = pause_min
+        self.pause_max = pause_max
+        self.router = router or Router([spec for spec, _ in connections], seed=seed)
+        self.senders: dict[str, ConnectionSender] = {}
+        for spec, client in connections:
+            self.senders[spec.name] = ConnectionSender(self, spec, client)
+            client.add_listener(self._on_link)
         self._refs: dict[str, int] = {}
-        self._throttle_pause = 0.0
-        self._task: asyncio.Task[None] | None = None
+        self._seq = itertools.count()
+        self._live: dict[int, Job] = {}
+        self._bg: set[asyncio.Task[Any]] = set()
+        self._started = False
+
+    @property
+    def client(self) -> EsmeClient:
+        """The first connection's client (single-connection callers)."""
+        return next(iter(self.senders.values())).client
+
+    def up(self) -> set[str]:
+        return {name for name, s in self.senders.items() if s.up}
 
     def wake(self) -> None:
         """Something was queued: look now rather than at the next poll."""
-        self._wake.set()
+        for s in self.senders.values():
+            s.wake()
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.run(), name="dispatcher")
+        self._started = True
+        for s in self.senders.values():
+            s.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        """Stop claiming and issuing; let submits on the wire finish briefly; put back the rest."""
+        if not self._started:
+            return
+        self._started = False
+        await asyncio.gather(*(s.stop_loops() for s in self.senders.values()))
+        sends = [t for s in self.senders.values() for t in s._sends]
+        if sends:
+            _done, pending = await asyncio.wait(sends, timeout=STOP_GRACE)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._bg:
+            await asyncio.gather(*self._bg, return_exceptions=True)
+        left = [j for j in self._live.values() if not j.finished]
+        if left:
+            with contextlib.suppress(Exception):
+                await self.give_back(left, "gateway stopping")
 
     def _next_ref(self, dest: str) -> int:
         # The concatenation reference rotates per destination, so two long messages to one
@@ -79,101 +452,108 @@ class Dispatcher:
         self._refs[dest] = ref
         return ref
 
-    async def run(self) -> None:
-        while True:
-            conn = await self.client.wait_bound()
-            rows = await self.store.write(self._claim)
-            if not rows:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                continue
-            # Tasks are created in claim order and each waits its turn for a window slot
-            # (FIFO), so the stream leaves in priority order.
-            results = await asyncio.gather(*(self._send(conn, row) for row in rows),
-                                           return_exceptions=True)
-            for row, result in zip(rows, results, strict=True):
-                if isinstance(result, BaseException) and not isinstance(result, _Requeue):
-                    log.error("mt=%d send crashed: %r", row.id, result)
-            if self._throttle_pause:
-                await asyncio.sleep(self._throttle_pause)
+    # -- routing claimed rows -------------------------------------------------------------------
 
-    def _claim(self, c: Any) -> list[Any]:
-        return outbound.claim_batch(c, instance=self.instance, connection=self.client.name,
-                                    now=_now(), limit=self.batch)
-
-    async def _send(self, conn: SmppConnection, row: Any) -> None:
-        try:
-            await self._submit_parts(conn, row)
-        except _Requeue as exc:
-            sent, detail = exc.sent, str(exc)
-            await self.store.write(lambda c: outbound.requeue(
-                c, [row.id], now=_now(), possibly_duplicate=sent, detail=detail))
-            log.info("mt=%d requeued: %s", row.id, exc)
-            if exc.throttled:
-                self._throttle_pause = min(THROTTLE_PAUSE_MAX,
-                                           max(THROTTLE_PAUSE_MIN, self._throttle_pause * 2))
-            raise
-        except Exception as exc:
-            detail = f"error: {exc!r}"
-            await self.store.write(lambda c: outbound.requeue(
-                c, [row.id], now=_now(), possibly_duplicate=True, detail=detail))
-            raise
-
-    async def _submit_parts(self, conn: SmppConnection, row: Any) -> None:
-        split = smstext.split_text(row.text, ref=self._next_ref(row.dest_addr))
-        parts = len(split.parts)
-        for part_no, payload in enumerate(split.parts, start=1):
-            params = {
-                "source_addr": row.source_addr or self.source_addr,
-                "destination_addr": row.dest_addr,
-                "esm_class": split.esm_class,
-                "data_coding": split.data_coding,
-                "short_message": payload,
-                "registered_delivery": 1 if row.registered_delivery else 0,
-            }
-            resp = await self._submit(conn, params, row.id, part_no, sent_before=part_no > 1)
-            if resp.status in (st.ESME_RTHROTTLED, st.ESME_RMSGQFUL):
-                raise _Requeue(f"SMSC said {st.name(resp.status)}", sent=part_no > 1,
-                               throttled=True)
-            if resp.status != st.ESME_ROK:
-                await self.store.write(lambda c, s=resp.status: outbound.mark_failed(
-                    c, row.id, error_code=s, error_text=_describe(s), now=_now()))
-                METRICS.messages_out.labels("failed").inc()
-                log.warning("mt=%d part %d/%d refused: %s", row.id, part_no, parts,
-                            st.name(resp.status))
-                return
-            self._throttle_pause = 0.0
-            smsc_id = str(resp.get("message_id", ""))
-            await self.store.write(lambda c, p=part_no, i=smsc_id: outbound.mark_part_submitted(
-                c, message_id=row.id, part_no=p, parts=parts, smsc_message_id=i, now=_now()))
-            log.info("mt=%d part %d/%d submitted smsc_id=%s to=%s conn=%s", row.id, part_no,
-                     parts, smsc_id, row.dest_addr, conn.name)
-        METRICS.messages_out.labels("submitted").inc()
-
-    async def _submit(self, conn: SmppConnection, params: dict[str, Any], message_id: int,
-                      part_no: int, *, sent_before: bool) -> Pdu:
-        for attempt in (1, 2):
-            started = time.perf_counter()
+    async def route(self, claimer: ConnectionSender, rows: list[Any]) -> None:
+        up = self.up()
+        fails: list[tuple[int, str]] = []
+        later: list[int] = []
+        for row in rows:
             try:
-                resp = await conn.request("submit_sm", params, context=(message_id, part_no))
-            except ResponseTimeout:
-                if attempt == 2:
-                    # Retried once already (protocol.md): fail it, keep the reason; the
-                    # message may well have reached the SMSC, so it is not sent a third time.
-                    log.error("mt=%d part %d: no submit_sm_resp after the retry", message_id,
-                              part_no)
-                    return Pdu("generic_nack", 0, NO_RESPONSE)
-                log.warning("mt=%d part %d: no submit_sm_resp, retrying once on a fresh "
-                            "sequence (possibly duplicated)", message_id, part_no)
-                await self.store.write(lambda c: outbound.flag_possible_duplicate(
-                    c, message_id, now=_now()))
+                split = smstext.split_text(row.text, ref=self._next_ref(row.dest_addr))
+            except ValueError as exc:  # MessageTooLong; nothing on any route can send it
+                fails.append((row.id, f"cannot encode: {exc}"))
                 continue
-            except ConnectionClosed as exc:
-                raise _Requeue(f"bind lost: {exc}", sent=sent_before or attempt == 2) from exc
-            METRICS.submit_latency.observe(time.perf_counter() - started)
-            return resp
-        raise AssertionError("unreachable")  # the loop returns or raises
+            needs_ucs2 = split.data_coding == smstext.DC_UCS2
+            decision = self.router.choose(row.dest_addr, needs_ucs2, up)
+            if isinstance(decision, NoRouteEver):
+                log.warning("mt=%d failed: %s", row.id, decision.reason)
+                fails.append((row.id, decision.reason))
+                continue
+            target = (self.senders[decision.spec.name] if isinstance(decision, Routed)
+                      else None)
+            if target is None or not target.up:
+                reason = (decision.reason if isinstance(decision, NoRouteNow)
+                          else f"{target.name if target else '?'} went down")
+                log.info("mt=%d stays queued: %s", row.id, reason)
+                later.append(row.id)
+                if len(claimer.skip) < MAX_SKIPPED:
+                    claimer.skip.add(row.id)
+                continue
+            parts = len(split.parts)
+            job = Job(row=row, seq=next(self._seq), owner=claimer, split=split,
+                      todo=list(range(1, parts + 1)),
+                      cost_millis=decision.cost_millis(parts))
+            claimer.outstanding += 1
+            self._live[job.id] = job
+            target.push(job)
+        if fails:
+            now = _now()
+
+            def fail_all(c: Any) -> None:
+                for mt_id, reason in fails:
+                    outbound.mark_failed(c, mt_id, error_code=None, error_text=reason, now=now)
+
+            await self.store.write(fail_all)
+            METRICS.messages_out.labels("failed").inc(len(fails))
+        if later:
+            await self.store.write(lambda c: outbound.requeue(
+                c, later, now=_now(), detail="no capable connection up; waiting"))
+
+    # -- outcomes -------------------------------------------------------------------------------
+
+    def finished(self, job: Job) -> None:
+        self._live.pop(job.id, None)
+        job.owner.release(job)
+
+    async def fail(self, job: Job, status: int, why: str) -> None:
+        if job.finished:
+            return
+        job.finished = True
+        self.finished(job)
+        text = _describe(status)
+        await self.store.write(lambda c: outbound.mark_failed(
+            c, job.id, error_code=status, error_text=text, now=_now()))
+        METRICS.messages_out.labels("failed").inc()
+        log.warning("mt=%d failed: %s: %s", job.id, why, text)
+
+    async def give_back(self, jobs: list[Job], reason: str, *,
+                        possibly_duplicate: bool | None = None) -> None:
+        """Claimed but not (fully) sent: back to the shared queue for any connection."""
+        jobs = [j for j in jobs if not j.finished]
+        if not jobs:
+            return
+        for j in jobs:
+            j.finished = True
+            self.finished(j)
+        dup = [j.id for j in jobs if (possibly_duplicate or j.sent_any)]
+        clean = [j.id for j in jobs if not (possibly_duplicate or j.sent_any)]
+
+        def requeue(c: Any) -> int:
+            n = outbound.requeue(c, clean, now=_now(), detail=reason)
+            return n + outbound.requeue(c, dup, now=_now(), possibly_duplicate=True,
+                                        detail=reason)
+
+        n = await self.store.write(requeue)
+        log.info("%d message(s) back in the queue: %s", n, reason)
+        self.wake()
+
+    def _on_link(self, name: str, up: bool) -> None:
+        for s in self.senders.values():
+            s.skip.clear()
+        sender = self.senders.get(name)
+        if sender is not None and not up and self._started:
+            jobs = sender.on_down()
+            live = sorted(self.up())
+            log.warning("conn=%s down: %d buffered message(s) go back to the queue; "
+                        "live connections: %s", name, len(jobs), ", ".join(live) or "none "
+                        "(messages stay queued until a bind is up)")
+            if jobs:
+                task = asyncio.get_running_loop().create_task(
+                    self.give_back(jobs, f"bind {name} down"))
+                self._bg.add(task)
+                task.add_done_callback(self._bg.discard)
+        self.wake()
 
 
 def _describe(status: int) -> str:

@@ -28,6 +28,8 @@ from gateway.smpp.connection import (
 log = logging.getLogger("smsgw.esme")
 
 DeliverHandler = Callable[[str, Pdu], Awaitable[Reply]]
+# Called with (connection name, up) when the bind comes up or goes down (routing failover).
+StateListener = Callable[[str, bool], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ class EsmeClient:
         self.binds = 0  # successful binds since start (a reconnect count, for status/tests)
         self.last_error = ""
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[StateListener] = []
 
     @property
     def name(self) -> str:
@@ -73,6 +76,17 @@ class EsmeClient:
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"esme-{self.name}")
+
+    def add_listener(self, listener: StateListener) -> None:
+        """``listener(name, up)`` on every bind up / link down (the dispatcher's failover)."""
+        self._listeners.append(listener)
+
+    def _notify(self, up: bool) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(self.name, up)
+            except Exception:
+                log.exception("conn=%s state listener failed", self.name)
 
     async def wait_bound(self) -> SmppConnection:
         while True:
@@ -102,8 +116,11 @@ class EsmeClient:
 
     def on_closed(self, conn: SmppConnection, reason: str) -> None:
         if conn is self.connection:
+            was_bound = self._bound.is_set()
             self._bound.clear()
             METRICS.binds_up.labels(self.name).set(0)
+            if was_bound:
+                self._notify(False)
 
     # -- the reconnect loop -----------------------------------------------------------------------
 
@@ -129,6 +146,7 @@ class EsmeClient:
                 self.binds += 1
                 self._bound.set()
                 METRICS.binds_up.labels(ep.name).set(1)
+                self._notify(True)
                 reason = await conn.closed
                 self.last_error = reason
                 if not self._stopping:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -59,6 +59,62 @@ def enqueue_mt(
     return new_id
 
 
+def enqueue_many(
+    conn: Connection,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    now: datetime,
+    source_addr: str | None = None,
+    broadcast_id: int | None = None,
+) -> list[int]:
+    """Queue many MTs in one executemany (broadcasts): ids returned in ``items`` order.
+
+    Each item has dest_addr, text and optionally priority (default 3, bulk), schedule_at,
+    expires_at, registered_delivery. On SQLite, INSERT ... RETURNING with many rows runs one
+    statement per row (notes-measured.md), so there a plain executemany runs and the ids are
+    read back: the store has one writer and SQLite serialises write transactions
+    (BEGIN IMMEDIATE), so the new rows are exactly those above the previous maximum id.
+    """
+    if not items:
+        return []
+    rows = []
+    for item in items:
+        priority = int(item.get("priority", 3))
+        if not 0 <= priority <= 3:
+            raise ValueError(f"priority must be 0..3, got {priority}")
+        rows.append({
+            "priority": priority,
+            "source_addr": item.get("source_addr", source_addr),
+            "dest_addr": item["dest_addr"],
+            "text": item["text"],
+            "status": "queued",
+            "schedule_at": item.get("schedule_at"),
+            "expires_at": item.get("expires_at"),
+            "created_at": now,
+            "updated_at": now,
+            "registered_delivery": bool(item.get("registered_delivery", True)),
+            "broadcast_id": item.get("broadcast_id", broadcast_id),
+        })
+    if conn.dialect.name == "sqlite":
+        before = conn.execute(sa.select(sa.func.coalesce(sa.func.max(msg.c.id), 0))).scalar_one()
+        conn.execute(msg.insert(), rows)
+        ids = list(
+            conn.execute(
+                sa.select(msg.c.id).where(msg.c.id > before).order_by(msg.c.id)
+            ).scalars()
+        )
+        if len(ids) != len(rows):  # someone else wrote meanwhile: not possible with BEGIN IMMEDIATE
+            raise RuntimeError(f"enqueue_many: expected {len(rows)} new ids, found {len(ids)}")
+    else:
+        ids = list(
+            conn.execute(
+                msg.insert().returning(msg.c.id, sort_by_parameter_order=True), rows
+            ).scalars()
+        )
+    record_events(conn, "out", ids, "queued", now=now)
+    return ids
+
+
 def _for_update_skip_locked(conn: Connection, stmt: sa.Select[Any]) -> sa.Select[Any]:
     # PostgreSQL: rows another instance is claiming are skipped, not waited for, so two
     # claimers never get the same row. SQLite serialises writers (BEGIN IMMEDIATE) instead.
@@ -90,8 +146,42 @@ def expire_due(conn: Connection, *, now: datetime, limit: int = EXPIRE_BATCH) ->
     return ids
 
 
+def dest_prefix_filter(
+    *,
+    serve: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    exclude_all: bool = False,
+    unserved_except: Sequence[str] | None = None,
+) -> sa.ColumnElement[bool]:
+    """A claim condition on dest_addr for one connection (see gateway/routing.py).
+
+    (serves by prefix AND no cheaper live connection does) OR (nothing configured serves
+    it, so it is claimed in order to be failed). Prefixes are digit strings (validated when
+    the configuration is loaded), so LIKE needs no escaping.
+    """
+
+    def any_prefix(prefixes: Sequence[str]) -> sa.ColumnElement[bool]:
+        return sa.or_(sa.false(), *(msg.c.dest_addr.like(f"{p}%") for p in prefixes))
+
+    mine: sa.ColumnElement[bool] = sa.true() if serve is None else any_prefix(serve)
+    if exclude_all:
+        mine = sa.false()
+    elif exclude:
+        mine = sa.and_(mine, sa.not_(any_prefix(exclude)))
+    if unserved_except is None:
+        return mine
+    return sa.or_(mine, sa.not_(any_prefix(unserved_except)))
+
+
 def claim_batch(
-    conn: Connection, *, instance: str, connection: str, now: datetime, limit: int
+    conn: Connection,
+    *,
+    instance: str,
+    connection: str,
+    now: datetime,
+    limit: int,
+    where: sa.ColumnElement[bool] | None = None,
+    exclude_ids: Collection[int] = (),
 ) -> list[Row]:
     """Claim up to ``limit`` due queued rows for sending: status 'sending', attempts + 1.
 
@@ -99,18 +189,25 @@ def claim_batch(
     Rows already past expires_at are expired instead. Selection and update are two
     statements: the ids are locked by the SELECT (SKIP LOCKED on PostgreSQL) and the
     UPDATE's RETURNING carries no order, so the rows are put back in claim order here.
+    ``where`` narrows the rows (a connection's routing filter, `dest_prefix_filter`);
+    ``exclude_ids`` skips rows the caller already found it cannot send right now.
     """
     expire_due(conn, now=now)
+    conditions: list[sa.ColumnElement[bool]] = [
+        msg.c.status == "queued",
+        sa.or_(msg.c.schedule_at.is_(None), msg.c.schedule_at <= now),
+        sa.or_(msg.c.expires_at.is_(None), msg.c.expires_at >= now),
+    ]
+    if where is not None:
+        conditions.append(where)
+    if exclude_ids:
+        conditions.append(msg.c.id.not_in(list(exclude_ids)))
     ids = list(
         conn.execute(
             _for_update_skip_locked(
                 conn,
                 sa.select(msg.c.id)
-                .where(
-                    msg.c.status == "queued",
-                    sa.or_(msg.c.schedule_at.is_(None), msg.c.schedule_at <= now),
-                    sa.or_(msg.c.expires_at.is_(None), msg.c.expires_at >= now),
-                )
+                .where(*conditions)
                 .order_by(
                     msg.c.priority,
                     sa.func.coalesce(msg.c.schedule_at, msg.c.created_at),
@@ -148,10 +245,14 @@ def mark_part_submitted(
     parts: int,
     smsc_message_id: str,
     now: datetime,
+    cost_millis: int | None = None,
+    connection: str | None = None,
 ) -> None:
     """Record a submit_sm_resp id; the message is 'submitted' once every part has one.
 
-    Receipts that overtook this submit_sm_resp are applied right after.
+    Receipts that overtook this submit_sm_resp are applied right after. ``cost_millis``
+    (the whole message's cost on its route) and ``connection`` (the bind that carried it,
+    which may differ from the one that claimed it) are stored on the message when given.
     """
     if not 1 <= part_no <= parts:
         raise ValueError(f"part_no {part_no} outside 1..{parts}")
@@ -178,6 +279,13 @@ def mark_part_submitted(
     conn.execute(
         sa.update(msg).where(msg.c.id == message_id, msg.c.parts != parts).values(parts=parts)
     )
+    extra: dict[str, Any] = {}
+    if cost_millis is not None:
+        extra["cost_millis"] = cost_millis
+    if connection is not None:
+        extra["connection"] = connection
+    if extra:
+        conn.execute(sa.update(msg).where(msg.c.id == message_id).values(**extra))
     submitted = conn.execute(
         sa.select(sa.func.count())
         .select_from(part)
