@@ -1,27 +1,88 @@
-"""The admin HTTP API. Only wiring here; each resource lives in its own module."""
+"""The admin HTTP API. Only wiring here; each resource lives in gateway/api/routes/."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 
-from gateway.api import health, messages
+from gateway.api import errors
+from gateway.api.deps import authorized
+from gateway.api.limits import RequestLimits
+from gateway.api.routes import (
+    accounts,
+    api_keys,
+    broadcasts,
+    connections,
+    data,
+    events,
+    groups,
+    health,
+    messages,
+    orders,
+    products,
+    rules,
+    stats,
+    templates,
+    topics,
+)
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
+DESCRIPTION = """\
+Send and track SMS, manage accounts, products, topics, groups, rules; review orders; export
+collected data; statistics and health.
+
+**Auth**: every endpoint but `/healthz`, `/readyz` and `/metrics` needs an API key, sent as
+`Authorization: Bearer <key>` or `X-API-Key: <key>`. Roles: *viewer* reads, *operator* also
+changes things, *admin* also manages API keys. Create the first key with
+`smsgw api-key create --role admin`; until one exists, requests from loopback are served as
+admin (setup mode). Every change is recorded in `/audit-log`.
+
+**Errors** are always `{"error": {"code": "...", "message": "..."}}`. Bodies are limited to
+1 MiB (10 MiB for the CSV import). Listings page with an opaque `cursor`.
+"""
+
+# Routers whose every operation needs a key (reads: viewer, changes: operator; the API-key
+# operations check admin themselves).
+PROTECTED = (messages, broadcasts, events, accounts, products, topics, groups, rules,
+             templates, connections, orders, data, stats, api_keys)
+
 
 def create_app(gateway: Gateway) -> FastAPI:
-    app = FastAPI(title="smsgw admin API", version="0.1.0",
-                  description="Send and track SMS, inspect the gateway's health.")
+    app = FastAPI(title="smsgw admin API", version="0.1.0", description=DESCRIPTION)
     app.state.gateway = gateway
     app.include_router(health.router)
-    app.include_router(messages.router)
-
-    @app.exception_handler(ValueError)
-    async def _bad_value(_: Request, exc: ValueError) -> JSONResponse:
-        return JSONResponse({"error": {"code": "bad_request", "message": str(exc)}}, 400)
-
+    for module in PROTECTED:
+        app.include_router(module.router, dependencies=[Depends(authorized)],
+                           responses=errors.COMMON_RESPONSES)
+    errors.install(app)
+    app.add_middleware(RequestLimits)
+    _document_errors(app)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Point FastAPI's default 422 schema at our error shape, and drop its own models."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = original()
+        ref = {"$ref": "#/components/schemas/ErrorResponse"}
+        for path_item in schema.get("paths", {}).values():
+            for op in path_item.values():
+                if not isinstance(op, dict):
+                    continue
+                resp = op.get("responses", {}).get("422")
+                if resp is not None:
+                    resp["content"] = {"application/json": {"schema": ref}}
+        comps = schema.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            comps.pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,22 +1,21 @@
-"""Health, readiness and Prometheus metrics."""
+"""Health, readiness and Prometheus metrics: open, no API key.
+
+/metrics is open too: Prometheus scrapers usually carry no credentials, and the figures are
+counts, not message content. The API listens on loopback by default; when it is exposed,
+restrict /metrics at the reverse proxy.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
-
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.api.deps import gateway
+from gateway.api.deps import Gw
 from gateway.metrics import METRICS
 from store import outbound
 
-if TYPE_CHECKING:
-    from gateway.app import Gateway
-
 router = APIRouter(tags=["health"])
-Gw = Annotated["Gateway", Depends(gateway)]
 
 
 @router.get("/healthz")
@@ -25,7 +24,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "not ready"}})
 async def readyz(gw: Gw) -> JSONResponse:
     """Ready when the store answers and the SMSC bind is up."""
     checks = {"store": True, "smsc_bound": gw.client.bound}
@@ -37,8 +36,11 @@ async def readyz(gw: Gw) -> JSONResponse:
     return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                             "description": "Prometheus text format"}})
 async def metrics(gw: Gw) -> Response:
+    """Prometheus metrics (open: see the module docstring)."""
     depth = await gw.store.read(lambda c: outbound.queue_depth(c))
     for priority in range(4):
         METRICS.queue_depth.labels(str(priority)).set(depth.get(priority, 0))
