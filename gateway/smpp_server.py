@@ -1,0 +1,274 @@
+"""The SMPP server interface: applications that already speak SMPP bind to us as their SMSC.
+
+- Binds (transmitter, receiver, transceiver) are checked against `upstream_accounts`
+  (scrypt password hash, verified off the writer thread).
+- submit_sm / data_sm enter the same durable outbound queue as everything else: priority_flag
+  is mapped to our priorities, schedule_delivery_time and validity_period are honoured,
+  submit_sm_resp carries our message id.
+- What we owe an application — receipts for its MTs, MOs a rule forwarded to it — waits in
+  the store and is delivered, in order, whenever it has a receiver or transceiver bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from commands.pins import verify_pin
+from gateway.smpp import session as sm
+from gateway.smpp import status as st
+from gateway.smpp import text as smstext
+from gateway.smpp.codec import Pdu
+from gateway.smpp.connection import ConnectionClosed, Reply, ResponseTimeout, SmppConnection
+from gateway.smpp.smpp_time import SmppTimeError, parse_smpp_time
+from store import outbound, upstream
+from store.store import Store
+
+log = logging.getLogger("smsgw.smpp_server")
+
+# SMPP priority_flag (0 lowest … 3 highest) → our queue priority (0 alerts … 3 bulk). Most
+# applications leave it 0: that is ordinary transactional traffic, not bulk.
+PRIORITY_MAP = {0: 2, 1: 2, 2: 1, 3: 0}
+_RECEIPT_STAT = {"delivered": "DELIVRD", "failed": "UNDELIV", "expired": "EXPIRED",
+                 "rejected": "REJECTD", "cancelled": "DELETED"}
+_UDHI = 0x40
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UpstreamServer:
+    def __init__(self, store: Store, *, host: str = "127.0.0.1", port: int = 2777,
+                 session_config: sm.SessionConfig | None = None, system_id: str = "smsgw",
+                 on_enqueued: Callable[[], None] = lambda: None,
+                 redelivery_interval: float = 5.0):
+        self.store = store
+        self.host = host
+        self.port = port
+        self.session_config = session_config or sm.SessionConfig()
+        self.system_id = system_id
+        self.on_enqueued = on_enqueued
+        self.redelivery_interval = redelivery_interval
+        self._server: asyncio.base_events.Server | None = None
+        self._binds: dict[str, list[SmppConnection]] = {}
+        self._wake = asyncio.Event()
+        self._forwarder: asyncio.Task[None] | None = None
+        self._last_submit: dict[str, float] = {}
+
+    async def start(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: SmppConnection(sm.Role.SMSC, self, config=self.session_config,
+                                   name="upstream", local_system_id=self.system_id),
+            self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._forwarder = loop.create_task(self._forward_loop(), name="upstream-forwarder")
+        log.info("SMPP server for upstream applications on %s:%d", self.host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self._forwarder is not None:
+            self._forwarder.cancel()
+            await asyncio.gather(self._forwarder, return_exceptions=True)
+        for conns in list(self._binds.values()):
+            for conn in list(conns):
+                await conn.unbind(timeout=2.0)
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def wake(self) -> None:
+        """Something may be owed to an application (a receipt, a forwarded MO)."""
+        self._wake.set()
+
+    # -- handler protocol -----------------------------------------------------------------------
+
+    async def on_bind(self, conn: SmppConnection, event: sm.BindRequested) -> int:
+        system_id = event.system_id
+        account = await self.store.read(lambda c: upstream.account(c, system_id))
+        if account is None or not account.enabled:
+            return st.ESME_RINVSYSID
+        # The KDF runs on a read thread, never on the event loop or the writer.
+        ok = await asyncio.to_thread(verify_pin, event.password, account.password_hash)
+        if not ok:
+            return st.ESME_RINVPASWD
+        conn.info["account"] = account
+        conn.info["system_id"] = system_id
+        self._binds.setdefault(system_id, []).append(conn)
+        self.wake()
+        return st.ESME_ROK
+
+    def on_closed(self, conn: SmppConnection, reason: str) -> None:
+        system_id = conn.info.get("system_id")
+        if system_id and conn in self._binds.get(system_id, []):
+            self._binds[system_id].remove(conn)
+
+    async def on_request(self, conn: SmppConnection, pdu: Pdu) -> Reply:
+        if pdu.command in ("submit_sm", "data_sm"):
+            return await self._submit(conn, pdu)
+        if pdu.command == "query_sm":
+            return await self._query(pdu)
+        if pdu.command == "cancel_sm":
+            return Reply(st.ESME_RCANCELFAIL)  # body not parsed by the codec; cancel via API
+        return Reply(st.ESME_RINVCMDID)
+
+    # -- submit ---------------------------------------------------------------------------------
+
+    async def _submit(self, conn: SmppConnection, pdu: Pdu) -> Reply:
+        account = conn.info["account"]
+        source = str(pdu.get("source_addr", ""))
+        dest = str(pdu.get("destination_addr", "")).lstrip("+")
+        if not dest.isdigit():
+            return Reply(st.ESME_RINVDSTADR)
+        if not _source_allowed(source, account.allowed_sources):
+            log.warning("upstream=%s source_addr %r not allowed", account.system_id, source)
+            return Reply(st.ESME_RINVSRCADR)
+        if account.tps and not self._within_rate(account.system_id, account.tps):
+            return Reply(st.ESME_RTHROTTLED)
+        esm_class = pdu.get("esm_class", 0)
+        if esm_class & _UDHI:
+            # Our queue carries text and splits it itself; long texts go in message_payload.
+            return Reply(st.ESME_RINVESMCLASS)
+        raw = pdu.get("message_payload") or pdu.get("short_message", b"")
+        text = smstext.decode_text(raw, pdu.get("data_coding", 0))
+        if not text:
+            return Reply(st.ESME_RINVMSGLEN)
+        now = _now()
+        try:
+            schedule_at = parse_smpp_time(pdu.get("schedule_delivery_time", ""), now=now)
+        except SmppTimeError:
+            return Reply(st.ESME_RINVSCHED)
+        try:
+            expires_at = parse_smpp_time(pdu.get("validity_period", ""), now=now)
+        except SmppTimeError:
+            return Reply(st.ESME_RINVEXPIRY)
+        priority = PRIORITY_MAP.get(pdu.get("priority_flag", 0), 2)
+        wants_receipt = bool(pdu.get("registered_delivery", 0) & 0x03)
+        system_id = account.system_id
+
+        def enqueue(c: Any) -> int:
+            mt_id = outbound.enqueue_mt(
+                c, dest_addr=dest, text=text, priority=priority, now=now,
+                source_addr=source or None, schedule_at=schedule_at, expires_at=expires_at,
+                registered_delivery=wants_receipt)
+            upstream.mark_submitted_by(c, mt_id, system_id)
+            return mt_id
+
+        mt_id = await self.store.write(enqueue)
+        log.info("mt=%d queued from upstream=%s to=%s priority=%d", mt_id, system_id, dest,
+                 priority)
+        self.on_enqueued()
+        return Reply(st.ESME_ROK, {"message_id": str(mt_id)})
+
+    def _within_rate(self, system_id: str, tps: float) -> bool:
+        now = time.monotonic()
+        last = self._last_submit.get(system_id, 0.0)
+        if now - last < 1.0 / tps:
+            return False
+        self._last_submit[system_id] = now
+        return True
+
+    async def _query(self, pdu: Pdu) -> Reply:
+        try:
+            mt_id = int(str(pdu.get("message_id", "")))
+        except ValueError:
+            return Reply(st.ESME_RINVMSGID)
+        found = await self.store.read(lambda c: outbound.get_message(c, mt_id))
+        if found is None:
+            return Reply(st.ESME_RINVMSGID)
+        state = {"delivered": 2, "expired": 3, "cancelled": 4, "failed": 5,
+                 "rejected": 8}.get(found["status"], 1)
+        return Reply(st.ESME_ROK, {"message_id": str(mt_id), "final_date": "",
+                                   "message_state": state, "error_code": 0})
+
+    # -- store and forward ----------------------------------------------------------------------
+
+    def _receiver(self, system_id: str) -> SmppConnection | None:
+        for conn in self._binds.get(system_id, []):
+            if conn.bound and conn.session.state in (sm.State.BOUND_RX, sm.State.BOUND_TRX):
+                return conn
+        return None
+
+    async def _forward_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._deliver_pending()
+            except Exception:
+                log.exception("upstream forwarding failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.redelivery_interval)
+
+    async def _deliver_pending(self) -> None:
+        targets = await self.store.read(upstream.targets_with_pending)
+        for system_id in targets:
+            conn = self._receiver(system_id)
+            if conn is None:
+                continue  # kept until the application binds
+            items = await self.store.read(lambda c, s=system_id: upstream.pending_for(c, s))
+            for item in items:
+                if not await self._deliver(conn, item):
+                    break  # keep the order: stop at the first failure, retry later
+
+    async def _deliver(self, conn: SmppConnection, item: dict[str, Any]) -> bool:
+        params = _receipt_pdu(item) if item["kind"] == "receipt" else _mo_pdu(item)
+        try:
+            resp = await conn.request("deliver_sm", params)
+        except (ResponseTimeout, ConnectionClosed) as exc:
+            log.warning("upstream=%s %s %d not delivered: %s", conn.info.get("system_id"),
+                        item["kind"], item["id"], exc)
+            return False
+        if resp.status != st.ESME_ROK:
+            log.warning("upstream=%s refused %s %d: %s", conn.info.get("system_id"),
+                        item["kind"], item["id"], st.name(resp.status))
+            return False
+        await self.store.write(lambda c: upstream.mark_delivered(c, item, now=_now()))
+        log.info("upstream=%s %s %d delivered", conn.info.get("system_id"), item["kind"],
+                 item["id"])
+        return True
+
+
+def _source_allowed(source: str, allowed: str) -> bool:
+    prefixes = [p.strip() for p in (allowed or "").split(",") if p.strip()]
+    return not prefixes or any(source.startswith(p) for p in prefixes)
+
+
+def _receipt_pdu(item: dict[str, Any]) -> dict[str, Any]:
+    stat = _RECEIPT_STAT.get(item["status"], "UNKNOWN")
+    delivered = 1 if stat == "DELIVRD" else 0
+    text = smstext.format_receipt(
+        message_id=item["message_id"], submitted=1, delivered=delivered,
+        submit_date=datetime.fromisoformat(item["submitted_at"]),
+        done_date=datetime.fromisoformat(item["done_at"]), stat=stat,
+        err=int(item.get("error_code") or 0) % 1000, text=item.get("text", ""))
+    return {
+        "source_addr": item["dest_addr"], "destination_addr": item["source_addr"],
+        "esm_class": 0x04, "data_coding": 0,
+        "short_message": smstext.encode_text(_gsm_safe(text), 0),
+        "receipted_message_id": item["message_id"],
+        "message_state": smstext.STAT_MESSAGE_STATE.get(stat, 7),
+    }
+
+
+def _mo_pdu(item: dict[str, Any]) -> dict[str, Any]:
+    text = item["text"]
+    dc = smstext.choose_encoding(text)
+    data = smstext.encode_text(text, dc)
+    params: dict[str, Any] = {"source_addr": item["source_addr"],
+                              "destination_addr": item["dest_addr"], "esm_class": 0,
+                              "data_coding": dc}
+    if len(data) <= 254:
+        params["short_message"] = data
+    else:
+        params["message_payload"] = data
+    return params
+
+
+def _gsm_safe(text: str) -> str:
+    return "".join(c if smstext.is_gsm7(c) else "?" for c in text)
