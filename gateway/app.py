@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from commands.guards import RateLimiter
@@ -18,7 +19,10 @@ from gateway.esme import EsmeClient, SmscEndpoint
 from gateway.http_server import EmbeddedHttpServer
 from gateway.inbound import InboundHandler
 from gateway.mo_processor import MoProcessor
+from gateway.notices.service import NoticeService
+from gateway.routing import specs_from_settings
 from gateway.smpp.session import SessionConfig
+from gateway.smpp_server import UpstreamServer
 from store import outbound
 from store.store import Store
 
@@ -31,10 +35,13 @@ class Gateway:
         self.store: Store | None = None
         self.simulator = None
         self.client: EsmeClient
+        self.clients: list[EsmeClient] = []
         self.dispatcher: Dispatcher
         self.inbound: InboundHandler
         self._api: EmbeddedHttpServer | None = None
+        self.upstream_server: UpstreamServer | None = None
         self.api_port: int | None = None
+        self.notices: NoticeService | None = None
 
     async def start(self, *, api: bool = True) -> None:
         s = self.settings
@@ -45,9 +52,12 @@ class Gateway:
         if released:
             log.warning("%d messages claimed before a stop were put back in the queue "
                         "(flagged possibly duplicated)", released)
-        host, port = s.smsc_host, s.smsc_port
-        if s.embedded_simulator:
+        # Outbound connections: SMSGW_CONNECTIONS_FILE, else the single one of the settings
+        # (with the bundled simulator when no host is set).
+        specs = specs_from_settings(s)
+        if s.embedded_simulator and not s.connections_file:
             host, port = await self._start_simulator()
+            specs = [replace(specs[0], host=host, port=port)]
         now = datetime.now(UTC)
         seeded = await self.store.write(lambda c: seed_from_yaml(c, s.rules_file, now=now))
         if seeded:
@@ -60,26 +70,34 @@ class Gateway:
                                      reassembly_timeout=s.reassembly_timeout)
         self.inbound = InboundHandler(self.store, self.processor,
                                       redelivery_window=s.mo_redelivery_window)
-        self.client = EsmeClient(
-            SmscEndpoint(s.connection_name, host or "127.0.0.1", port, s.smsc_system_id,
-                         s.smsc_password, s.smsc_system_type),
+        self.clients = [EsmeClient(
+            SmscEndpoint(sp.name, sp.host or "127.0.0.1", sp.port, sp.system_id, sp.password,
+                         sp.system_type),
             self.inbound.on_deliver_sm,
             session_config=SessionConfig(
-                window=s.window, response_timeout=s.response_timeout,
+                window=sp.window, response_timeout=s.response_timeout,
                 enquire_link_interval=s.enquire_link_interval,
                 enquire_link_timeout=s.enquire_link_timeout, max_pdu_length=s.max_pdu_length),
-            reconnect_min=s.reconnect_min, reconnect_max=s.reconnect_max)
-        self.dispatcher = Dispatcher(self.store, self.client, instance=s.instance,
-                                     source_addr=s.source_addr, batch=s.claim_batch,
-                                     poll_interval=s.poll_interval)
+            reconnect_min=s.reconnect_min, reconnect_max=s.reconnect_max) for sp in specs]
+        self.client = self.clients[0]  # the first connection (readiness, single-bind callers)
+        self.dispatcher = Dispatcher(self.store, list(zip(specs, self.clients, strict=True)),
+                                     instance=s.instance, source_addr=s.source_addr,
+                                     batch=s.claim_batch, poll_interval=s.poll_interval,
+                                     seed=s.route_seed, pause_min=s.throttle_pause_min,
+                                     pause_max=s.throttle_pause_max)
         self.processor.on_enqueued = self.dispatcher.wake
         self.processor.start()
-        self.client.start()
+        for client in self.clients:
+            client.start()
         self.dispatcher.start()
+        self.notices = NoticeService(self.store, s, on_enqueued=lambda: self.dispatcher.wake())
+        await self.notices.start()
         backlog = await self.processor.recover()
         if backlog:
             log.warning("%d MOs left unprocessed by a previous stop are being processed",
                         backlog)
+        if s.smpp_server_port is not None:
+            await self._start_smpp_server()
         if api:
             await self._start_api()
 
@@ -96,6 +114,18 @@ class Gateway:
         log.info("simulator: SMPP on 127.0.0.1:%d, control API on http://127.0.0.1:%d",
                  self.simulator.port, self.simulator.control_port)
         return "127.0.0.1", self.simulator.port
+
+    async def _start_smpp_server(self) -> None:
+        s = self.settings
+        self.upstream_server = UpstreamServer(
+            self.store, host=s.smpp_server_host, port=s.smpp_server_port or 0,
+            session_config=SessionConfig(window=s.window, response_timeout=s.response_timeout,
+                                         enquire_link_interval=s.enquire_link_interval,
+                                         enquire_link_timeout=s.enquire_link_timeout,
+                                         max_pdu_length=s.max_pdu_length),
+            on_enqueued=self.dispatcher.wake)
+        self.inbound.on_upstream_owed = self.upstream_server.wake
+        await self.upstream_server.start()
 
     async def _start_api(self) -> None:
         from gateway.api.app import create_app
@@ -122,10 +152,14 @@ class Gateway:
         """Graceful: stop taking work, unbind, drain the writer."""
         if self._api is not None:
             await self._api.stop()
+        if self.upstream_server is not None:
+            await self.upstream_server.stop()
+        if self.notices is not None:
+            await self.notices.stop()
         if hasattr(self, "dispatcher"):
             await self.dispatcher.stop()
-        if hasattr(self, "client"):
-            await self.client.stop()
+        for client in getattr(self, "clients", []):
+            await client.stop()
         if hasattr(self, "processor"):
             await self.processor.stop()
         if self.simulator is not None:

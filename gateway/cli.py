@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway import api_keys_cli
 from gateway.config import Settings
 from gateway.phone import add_phone_parser, phone_main
 
@@ -77,10 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--database-url", help="store URL (env DATABASE_URL)")
 
     add_phone_parser(sub)
+    api_keys_cli.add_parser(sub)
 
     demo = sub.add_parser("demo-data", help="load demo products, retailers, subscribers, "
                           "a manager and topics (idempotent)")
     demo.add_argument("--database-url", help="store URL (env DATABASE_URL)")
+
+    up_apps = sub.add_parser("upstream", help="applications that bind to our SMPP server")
+    up_sub = up_apps.add_subparsers(dest="upstream_command", metavar="ACTION")
+    add = up_sub.add_parser("add", help="allow an application to bind (system_id/password)")
+    add.add_argument("system_id", help="the system_id it binds with (up to 15 characters)")
+    add.add_argument("--password", required=True, help="its bind password (up to 8 chars)")
+    add.add_argument("--allowed-sources", default="",
+                     help="comma-separated source address prefixes it may use (default any)")
+    add.add_argument("--tps", type=float, default=0.0,
+                     help="max submit_sm per second (default 0 = no limit)")
+    add.add_argument("--database-url", help="store URL (env DATABASE_URL)")
 
     db = sub.add_parser("db", help="database maintenance")
     dbsub = db.add_subparsers(dest="db_command", metavar="ACTION")
@@ -112,8 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_up(_settings(args)))
     if args.command == "send":
         return _send(args)
+    if args.command == "api-key":
+        return api_keys_cli.main(args)
     if args.command == "phone":
         return phone_main(args)
+    if args.command == "upstream" and args.upstream_command == "add":
+        return _upstream_add(args)
     if args.command == "demo-data":
         return _demo_data(args)
     if args.command == "db" and args.db_command == "upgrade":
@@ -137,6 +154,10 @@ async def _up(settings: Settings) -> int:
         await gw.stop()
         return 1
     _print_banner(gw)
+    if gw.store is not None:
+        hint = await api_keys_cli.first_start_hint(gw.store)
+        if hint:
+            print(hint, flush=True)
     await stop.wait()
     logging.getLogger("smsgw").info("shutting down (unbinding)…")
     await gw.stop()
@@ -174,6 +195,29 @@ def _send(args: argparse.Namespace) -> int:
     finally:
         asyncio.run(store.close())
     print(f"queued message {mt_id} to {args.msisdn} (a running gateway sends it)")
+    return 0
+
+
+def _upstream_add(args: argparse.Namespace) -> int:
+    from commands.pins import hash_pin
+    from store import upstream
+    from store.store import Store
+
+    if not 1 <= len(args.system_id) <= 15 or not 1 <= len(args.password) <= 8:
+        raise SystemExit("smsgw: system_id must be 1-15 characters and the password 1-8 "
+                         "(SMPP 3.4 §5.2.1, §5.2.2)")
+    settings = _settings(args)
+    store = Store.open(settings.database_url)
+    try:
+        if store.run(lambda c: upstream.account(c, args.system_id)) is not None:
+            raise SystemExit(f"smsgw: an application {args.system_id!r} exists already")
+        store.run(lambda c: upstream.create_account(
+            c, system_id=args.system_id, password_hash=hash_pin(args.password),
+            allowed_sources=args.allowed_sources, tps=args.tps, now=datetime.now(UTC)))
+    finally:
+        asyncio.run(store.close())
+    print(f"application {args.system_id} may now bind to the SMPP server "
+          f"(port {settings.smpp_server_port}, SMSGW_SMPP_SERVER_PORT)")
     return 0
 
 

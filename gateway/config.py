@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     sim_control_port: int = Field(default=2776, ge=0, le=65535)
     sim_receipt_delay: float = Field(default=0.2, ge=0)
 
+    # SMPP server for upstream applications (they bind to us as their SMSC); None = off.
+    smpp_server_host: str = "127.0.0.1"
+    smpp_server_port: int | None = Field(default=2777, ge=0, le=65535)
+
     # Admin HTTP API.
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=0, le=65535)
@@ -64,8 +68,37 @@ class Settings(BaseSettings):
     # Dispatcher.
     claim_batch: int = Field(default=50, ge=1, le=10_000)
     poll_interval: float = Field(default=0.5, gt=0)
+    # Outbound connections and routing (gateway/routing.py). A YAML file listing the SMSC
+    # connections (name, host, port, system_id, password, system_type, window, tps,
+    # prefixes, ucs2, cost_per_part, weight); unset = the single smsc_* connection above.
+    connections_file: str | None = None
+    smsc_tps: float = Field(default=0.0, ge=0)  # the single connection's send rate; 0 = off
+    route_seed: int | None = None  # seeds the weighted choice among equal-cost connections
+    # ESME_RTHROTTLED / ESME_RMSGQFUL pause the connection: exponential, these bounds (s).
+    throttle_pause_min: float = Field(default=0.2, gt=0)
+    throttle_pause_max: float = Field(default=10.0, gt=0)
+
+    # Notices (gateway/notices): quiet hours holding priority-3 messages, local "HH:MM-HH:MM"
+    # (e.g. "21:00-08:00"); unset = off. Event → template/recipients/priority configuration
+    # (default gateway/notices.yaml). Order events (order.received / approved / rejected,
+    # funds.insufficient) derived from order_history rows: off by default, since an SMS order
+    # already gets its reply. The scheduler runs gateway/notices.yaml's jobs.
+    quiet_hours: str | None = None
+    notices_file: str | None = None
+    notices_poll_interval: float = Field(default=1.0, gt=0)
+    order_events: bool = False
+    scheduler_enabled: bool = True
+    scheduler_tick: float = Field(default=30.0, gt=0)
 
     instance: str = Field(default_factory=_default_instance)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, v: str | None) -> str | None:
+        from store.notices import parse_quiet_hours
+
+        parse_quiet_hours(v)  # ValueError → a clear settings error at start
+        return v
 
     @field_validator("database_url")
     @classmethod

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+
+from sqlalchemy.engine import Connection
 
 from gateway.metrics import METRICS
 from gateway.mo_processor import MoProcessor, StoredMo
@@ -17,7 +20,7 @@ from gateway.smpp import status as st
 from gateway.smpp import text as smstext
 from gateway.smpp.codec import Pdu
 from gateway.smpp.connection import Reply
-from store import inbound, receipts
+from store import inbound, receipts, upstream
 from store.store import Store
 
 log = logging.getLogger("smsgw.inbound")
@@ -64,8 +67,10 @@ def mo_content(pdu: Pdu) -> tuple[str, bytes, smstext.ConcatInfo | None]:
 
 class InboundHandler:
     def __init__(self, store: Store, processor: MoProcessor, *,
-                 redelivery_window: float = 60.0):
+                 redelivery_window: float = 60.0,
+                 on_upstream_owed: Callable[[], None] = lambda: None):
         self.store = store
+        self.on_upstream_owed = on_upstream_owed
         self.processor = processor
         self.redelivery_window = redelivery_window
 
@@ -119,9 +124,16 @@ class InboundHandler:
             stat = smstext.MESSAGE_STATE_STAT.get(pdu.get("message_state"), stat)
         state = receipts.RECEIPT_STATES.get((stat or "UNKNOWN").upper(), "unknown")
         error_code = _int_or_none(parsed.err if parsed else None)
-        message_id = await self.store.write(lambda c: receipts.apply_receipt(
-            c, connection=connection, smsc_message_id=smsc_id, state=state,
-            error_code=error_code, raw=raw_text, now=_now()))
+        def apply(c: Connection) -> int | None:
+            now = _now()
+            found = receipts.apply_receipt(
+                c, connection=connection, smsc_message_id=smsc_id, state=state,
+                error_code=error_code, raw=raw_text, now=now)
+            if found is not None and upstream.owe_receipt(c, found, now=now) is not None:
+                self.on_upstream_owed()
+            return found
+
+        message_id = await self.store.write(apply)
         METRICS.receipts.labels(state).inc()
         if message_id is None:
             log.info("receipt smsc_id=%s stat=%s conn=%s: no match yet, kept", smsc_id, stat,

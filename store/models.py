@@ -151,6 +151,8 @@ outbound_messages = Table(
     # What the chosen route charged, in 1/1000 of the currency unit (parts x cost per part).
     Column("cost_millis", Integer, nullable=True),
     Column("broadcast_id", BigId, nullable=True, index=True),
+    # The upstream application (SMPP server side) that submitted it, owed its receipt.
+    Column("upstream", String(16), nullable=True),
     CheckConstraint("priority BETWEEN 0 AND 3", name="priority"),
     CheckConstraint(_in("status", OUTBOUND_STATUSES), name="status"),
     # claim_batch(): WHERE status='queued' ORDER BY priority, schedule..., id.
@@ -534,4 +536,46 @@ events = Table(
     Column("processed_at", UTCDateTime, nullable=True),
     Column("error", Text, nullable=True),
     Index(None, "processed_at", "id"),
+)
+
+
+# The SMPP server side's tables live in their own module on this metadata (migration 0006).
+from store import models_upstream  # noqa: E402, F401
+
+# -- admin API (migration 0005) ----------------------------------------------------------------
+
+API_KEY_ROLES = ("admin", "operator", "viewer")
+
+# Only a SHA-256 of each key is kept: keys are 32 random bytes, so a fast hash is enough (no
+# KDF needed, unlike PINs); the prefix lets operators tell keys apart in lists and logs.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    CheckConstraint(_in("role", API_KEY_ROLES), name="role"),
+)
+
+# Every change made through the admin API: who (key), what (method, path, resource), when,
+# and the resource before and after (JSON), written in the change's own transaction.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("key_id", BigId, nullable=True),  # NULL: setup mode (no key existed yet)
+    Column("key_name", String(64), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("path", String(255), nullable=False),
+    Column("resource", String(32), nullable=False),
+    Column("resource_id", String(64), nullable=True),
+    Column("before", Text, nullable=True),  # JSON
+    Column("after", Text, nullable=True),  # JSON
+    Index(None, "resource", "resource_id"),
 )

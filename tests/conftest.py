@@ -10,6 +10,10 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
+# Every gateway a test starts listens on ephemeral ports unless the test says otherwise, so
+# tests never collide with each other or with a developer's running `smsgw up`.
+os.environ.setdefault("SMSGW_SMPP_SERVER_PORT", "0")
+
 from store import Store
 from store.db import make_engine
 
