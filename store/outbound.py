@@ -9,6 +9,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from store import upstream
 from store.events import dialect_insert, record_event, record_events
 from store.ids import normalise_smsc_id
 from store.models import message_events as events
@@ -143,6 +144,8 @@ def expire_due(conn: Connection, *, now: datetime, limit: int = EXPIRE_BATCH) ->
         .values(status="expired", updated_at=now)
     )
     record_events(conn, "out", ids, "expired", now=now, detail="expired before it was sent")
+    for message_id in ids:
+        upstream.owe_receipt(conn, message_id, now=now)
     return ids
 
 
@@ -342,6 +345,8 @@ def mark_failed(
     )
     detail = error_text if error_code is None else f"{error_code}: {error_text or ''}".rstrip()
     record_event(conn, "out", message_id, status, now=now, detail=detail)
+    # An upstream application that submitted it is owed a receipt for every final state.
+    upstream.owe_receipt(conn, message_id, now=now)
 
 
 def requeue(
@@ -401,6 +406,7 @@ def cancel(conn: Connection, message_id: int, *, now: datetime) -> CancelResult:
     ).first()
     if done is not None:
         record_event(conn, "out", message_id, "cancelled", now=now)
+        upstream.owe_receipt(conn, message_id, now=now)
         return "cancelled"
     exists = conn.execute(sa.select(msg.c.id).where(msg.c.id == message_id)).first()
     return "not_found" if exists is None else "too_late"

@@ -152,3 +152,23 @@ async def test_receipts_wait_across_a_reconnect(gw: Gateway) -> None:
         assert again.received[0].receipted_message_id.decode() == message_id
     finally:
         await asyncio.to_thread(again.close)
+
+
+async def test_a_message_that_expires_unsent_still_gets_its_receipt(gw: Gateway) -> None:
+    app = App(gw.upstream_server.port)
+    await asyncio.to_thread(app.bind)
+    try:
+        # Scheduled 30 s out but valid for 1 s only: it expires in the queue, never sent.
+        await asyncio.to_thread(
+            app.client.send_message, source_addr="10690", destination_addr=PHONE,
+            short_message=b"too late", data_coding=0, registered_delivery=1,
+            schedule_delivery_time="000000000030000R", validity_period="000000000001000R")
+        await asyncio.to_thread(app.read_until, lambda: app.received, 15.0)
+        message_id = app.submit_resps[0].message_id.decode()
+        receipt = app.received[0]
+        assert receipt.receipted_message_id.decode() == message_id
+        parsed = parse_receipt(receipt.short_message.decode())
+        assert parsed is not None and parsed.stat == "EXPIRED"
+        assert gw.simulator.handset(PHONE).inbox == []
+    finally:
+        await asyncio.to_thread(app.close)
