@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 import re
 from functools import lru_cache
+from typing import Annotated
 
 import phonenumbers
+from pydantic import AfterValidator
 
 DEFAULT_COUNTRY_ENV = "SMSGW_DEFAULT_COUNTRY"
 _SEPARATORS = re.compile(r"[\s\-.()/]")
@@ -84,3 +86,8 @@ def canonical_or_none(raw: str, **kw: bool | int | None) -> str | None:
         return canonical(raw, **kw)  # type: ignore[arg-type]
     except InvalidPhoneNumber:
         return None
+
+
+# The field type for every pydantic model that takes a phone number (API, config files): a
+# bad number is a 422 whose message says how to write it; a good one arrives canonical.
+Msisdn = Annotated[str, AfterValidator(canonical)]
