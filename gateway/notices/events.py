@@ -65,9 +65,21 @@ def emit(conn: Connection, type_: str, payload: Mapping[str, Any], *, now: datet
     Used by the event processor and directly by scheduled jobs (whose slot claim and notices
     then commit together).
     """
-    rule = ctx.config.events.get(type_)
-    if rule is None:
-        raise NoticeError(f"no notice configured for event type {type_!r}")
+    rule = _rule(ctx, type_)
+    return [sn.enqueue_notice(conn, to=t.phone, text=text, priority=rule.priority, now=now,
+                              window=t.window, policy=ctx.policy)
+            for t, text in plan_notices(conn, type_, payload, ctx=ctx)]
+
+
+def plan_notices(conn: Connection, type_: str, payload: Mapping[str, Any], *,
+                 ctx: NoticeContext) -> list[tuple[_Target, str]]:
+    """Each recipient of the event's notices with its text, writing nothing; NoticeError
+    saying why there would be none (unknown type or account, no recipient, missing field).
+
+    `emit` queues what this returns; `POST /events` calls it to refuse at once (422) an
+    event that could only fail later in the processor.
+    """
+    rule = _rule(ctx, type_)
     try:
         key = rule.template.format(**payload) if "{" in rule.template else rule.template
     except (KeyError, IndexError) as exc:
@@ -76,12 +88,15 @@ def emit(conn: Connection, type_: str, payload: Mapping[str, Any], *, now: datet
     targets = _targets(conn, rule.recipients, payload, subject, ctx.config.default_lang)
     if not targets:
         raise NoticeError(f"{type_}: no recipient with a phone ({', '.join(rule.recipients)})")
-    ids = []
-    for t in targets:
-        text = _render(t.lang, key, _values(conn, payload, subject, t.lang))
-        ids.append(sn.enqueue_notice(conn, to=t.phone, text=text, priority=rule.priority,
-                                     now=now, window=t.window, policy=ctx.policy))
-    return ids
+    return [(t, _render(t.lang, key, _values(conn, payload, subject, t.lang)))
+            for t in targets]
+
+
+def _rule(ctx: NoticeContext, type_: str) -> Any:
+    rule = ctx.config.events.get(type_)
+    if rule is None:
+        raise NoticeError(f"no notice configured for event type {type_!r}")
+    return rule
 
 
 def _render(lang: str, key: str, values: Mapping[str, Any]) -> str:
@@ -97,7 +112,10 @@ def _render(lang: str, key: str, values: Mapping[str, Any]) -> str:
 
 def _subject(conn: Connection, payload: Mapping[str, Any]) -> Row | None:
     if payload.get("account_id") is not None:
-        found = accounts.by_id(conn, int(payload["account_id"]))
+        try:
+            found = accounts.by_id(conn, int(payload["account_id"]))
+        except (TypeError, ValueError):
+            raise NoticeError(f"account_id {payload['account_id']!r} is not a number") from None
     elif payload.get("account_no"):
         found = accounts.by_account_no(conn, str(payload["account_no"]))
     else:
@@ -190,7 +208,7 @@ def process_events(conn: Connection, event_ids: list[int], *, now: datetime,
             log.warning("event=%d %s failed: %s", row.id, row.type, error)
             sn.mark_event(conn, row.id, now=now, error=error[:2000])
             continue
-        sn.mark_event(conn, row.id, now=now)
+        sn.mark_event(conn, row.id, now=now, notice_ids=ids)
         queued += len(ids)
         log.info("event=%d %s → %d notice(s) mt=%s", row.id, row.type, len(ids),
                  ",".join(map(str, ids)))

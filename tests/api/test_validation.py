@@ -3,10 +3,13 @@ accepts, and each refusal says why. Through HTTP against a real gateway."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.app import Gateway
+from store import notices as sn
 from tests.api.conftest import Api, assert_error
+from tests.test_e2e import wait_until
 
 PRODUCT = {"name_zh": "水", "name_en": "Water", "price_cents": 100, "cost_cents": 80,
            "max_qty": 10}
@@ -91,7 +94,7 @@ async def test_bulk_send_queues_the_good_items_and_reports_the_bad(gw: Gateway,
 
     # Nothing valid: 422, each item's reason in the details, nothing queued.
     err = assert_error(await api.operator.post("/messages/bulk", json={
-        "to": ["12ab", "8613888800009"] , "messages": None, "text": "x" * 2000}), 422)
+        "to": ["12ab", "8613888800009"], "messages": None, "text": "x" * 2000}), 422)
     assert "text" in err["message"]
     err = assert_error(await api.operator.post("/messages/bulk", json={
         "to": ["12ab", "99"], "text": "hi"}), 422, "validation_error")
@@ -104,3 +107,110 @@ async def test_bulk_response_shape_is_documented(api: Api) -> None:
     op = spec["paths"]["/messages/bulk"]["post"]
     assert "207" in op["responses"] and "202" in op["responses"]
     assert "index" in op["description"] and "422" in op["description"]
+
+
+async def test_broadcast_targets_are_checked_at_creation(api: Api) -> None:
+    base = {"name": "b", "text": "hello", "schedule_at": LATER}
+    for kind, target, says in [
+        ("topic", "NOSUCH", "no topic 'NOSUCH'"),
+        ("group", "nobody", "no group 'nobody'"),
+        ("segment", {}, "needs at least one filter"),
+        ("segment", {"region": []}, "is empty"),
+        ("segment", {"colour": "red"}, "unknown segment filters"),
+        ("list", [], "needs numbers"),
+    ]:
+        r = await api.operator.post("/broadcasts", json={**base, "target_kind": kind,
+                                                         "target": target})
+        err = assert_error(r, 422, "invalid_broadcast")
+        assert says in err["message"], (kind, err)
+    r = await api.operator.post("/broadcasts", json={
+        **base, "target_kind": "list", "target": ["8613800000001", "12ab", "+86 138 0000 0002",
+                                                  "99"]})
+    err = assert_error(r, 422, "invalid_broadcast")
+    assert "2 of 4 numbers" in err["message"]
+    assert [(d["index"], d["to"]) for d in err["details"]] == [(1, "12ab"), (3, "99")]
+    assert all(d["reason"] for d in err["details"])
+    err = assert_error(await api.operator.post("/broadcasts", json={
+        **base, "target_kind": "list", "target": ["8613800000001"], "text": " "}), 422)
+    assert "text is empty" in err["message"]
+    assert (await api.viewer.get("/broadcasts")).json() == []  # none of them was created
+
+    r = await api.operator.post("/broadcasts", json={
+        **base, "target_kind": "list", "target": ["+86 138 0000 0002"]})
+    assert r.status_code == 201, r.text
+    assert r.json()["target"] == {"numbers": ["8613800000002"]} and r.json()["error"] is None
+
+
+async def test_broadcast_failing_later_shows_why(api: Api) -> None:
+    g = (await api.operator.post("/groups", json={"name": "gone-soon"})).json()
+    soon = (datetime.now(UTC) + timedelta(seconds=1.5)).isoformat()
+    r = await api.operator.post("/broadcasts", json={
+        "name": "late", "target_kind": "group", "target": "gone-soon", "text": "hi",
+        "schedule_at": soon})
+    assert r.status_code == 201, r.text
+    bid = r.json()["id"]
+    assert (await api.operator.delete(f"/groups/{g['id']}")).status_code == 200
+
+    async def ended() -> bool:
+        return (await api.viewer.get(f"/broadcasts/{bid}")).json()["status"] == "cancelled"
+
+    await wait_until(ended, timeout=15)
+    b = (await api.viewer.get(f"/broadcasts/{bid}")).json()
+    assert b["error"] == "cannot run: no group 'gone-soon'"
+
+
+async def _account_with_phone(api: Api, account_no: str, phone: str) -> None:
+    r = await api.operator.post("/accounts", json={
+        "account_no": account_no, "role": "retailer", "name": "Shop", "phone": phone})
+    assert r.status_code == 201, r.text
+
+
+async def test_events_are_checked_and_their_fate_is_readable(gw: Gateway, api: Api) -> None:
+    await _account_with_phone(api, "EV1", "8613855500001")
+    for body, says in [
+        ({"type": "payment.received", "payload": {"account_no": "NOPE", "amount": "1"}},
+         "no account NOPE"),
+        ({"type": "payment.received", "payload": {"account_id": 999999, "amount": "1"}},
+         "no account 999999"),
+        ({"type": "payment.received", "payload": {"account_no": "EV1"}},
+         "needs payload field 'amount'"),
+        ({"type": "payment.received", "payload": {"amount": "1"}}, "no recipient"),
+        ({"type": "process.stage", "payload": {"account_no": "EV1", "process": "Order",
+                                               "ref": "7"}}, "needs payload field 'stage'"),
+    ]:
+        err = assert_error(await api.operator.post("/events", json=body), 422, "invalid_event")
+        assert says in err["message"], (body, err)
+    err = assert_error(await api.operator.post("/events", json={"type": "no.such"}), 422,
+                       "unknown_event_type")
+    assert "unknown event type 'no.such'" in err["message"]
+
+    r = await api.operator.post("/events", json={
+        "type": "payment.received", "payload": {"account_no": "EV1", "amount": "5.00"}})
+    assert r.status_code == 202, r.text
+    event_id = r.json()["id"]
+
+    async def processed() -> bool:
+        return (await api.viewer.get(f"/events/{event_id}")).json()["status"] != "pending"
+
+    await wait_until(processed, timeout=15)
+    fate = (await api.viewer.get(f"/events/{event_id}")).json()
+    assert fate["status"] == "processed" and fate["error"] is None, fate
+    assert [n["to"] for n in fate["notices"]] == ["8613855500001"]
+    mt = (await api.viewer.get(f"/messages/{fate['notices'][0]['id']}")).json()
+    assert "5.00" in mt["text"]  # the account's language (zh by default)
+    assert_error(await api.viewer.get("/events/999999"), 404)
+
+
+async def test_an_event_failing_in_the_processor_shows_its_error(gw: Gateway,
+                                                                  api: Api) -> None:
+    # Events raised inside the gateway (order history, scheduler) skip the API's check.
+    event_id = await gw.store.write(lambda c: sn.raise_event(
+        c, "payment.received", {"account_no": "GHOST", "amount": "1"}, datetime.now(UTC)))
+    gw.notices.events.wake()
+
+    async def failed() -> bool:
+        return (await api.viewer.get(f"/events/{event_id}")).json()["status"] == "failed"
+
+    await wait_until(failed, timeout=15)
+    fate = (await api.viewer.get(f"/events/{event_id}")).json()
+    assert fate["error"] == "NoticeError: no account GHOST" and fate["notices"] == []
