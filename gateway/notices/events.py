@@ -112,10 +112,7 @@ def _render(lang: str, key: str, values: Mapping[str, Any]) -> str:
 
 def _subject(conn: Connection, payload: Mapping[str, Any]) -> Row | None:
     if payload.get("account_id") is not None:
-        try:
-            found = accounts.by_id(conn, int(payload["account_id"]))
-        except (TypeError, ValueError):
-            raise NoticeError(f"account_id {payload['account_id']!r} is not a number") from None
+        found = accounts.by_id(conn, _row_id(payload["account_id"], "account_id"))
     elif payload.get("account_no"):
         found = accounts.by_account_no(conn, str(payload["account_no"]))
     else:
@@ -123,6 +120,17 @@ def _subject(conn: Connection, payload: Mapping[str, Any]) -> Row | None:
     if found is None:
         raise NoticeError(f"no account {payload.get('account_id') or payload.get('account_no')}")
     return found
+
+
+def _row_id(value: Any, field: str) -> int:
+    """A payload's row id as an int the database can take (BIGINT), else NoticeError."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise NoticeError(f"{field} {value!r} is not a number") from None
+    if not 0 < n < 2**63:
+        raise NoticeError(f"{field} {value!r} is out of range")
+    return n
 
 
 def _targets(conn: Connection, kinds: tuple[str, ...], payload: Mapping[str, Any],
@@ -139,7 +147,7 @@ def _targets(conn: Connection, kinds: tuple[str, ...], payload: Mapping[str, Any
         elif kind == "manager":
             mgr_id = payload.get("manager_id") or (subject.manager_id if subject else None)
             if mgr_id is not None:
-                add(accounts.by_id(conn, int(mgr_id)))
+                add(accounts.by_id(conn, _row_id(mgr_id, "manager_id")))
         elif kind == "phone" and payload.get("phone"):
             phone = str(payload["phone"])
             acc = accounts.by_phone(conn, phone)
