@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from commands.pins import hash_pin
 from store.domain import accounts
+from store.domain import products as product_repo
 from store.models import products, topics
 
 # code, name_zh, name_en, price (cents, per carton / case), cost, max_qty, company stock, active
@@ -83,9 +84,9 @@ def load_demo_data(conn: Connection, *, now: datetime) -> dict[str, Any]:
     have = set(conn.execute(sa.select(products.c.code)).scalars())
     for code, zh, en, price, cost, max_qty, stock, active in PRODUCTS:
         if code not in have:
-            conn.execute(products.insert().values(
-                code=code, name_zh=zh, name_en=en, price_cents=price, cost_cents=cost,
-                max_qty=max_qty, stock_qty=stock, active=active))
+            product_repo.insert(
+                conn, code=code, name_zh=zh, name_en=en, price_cents=price, cost_cents=cost,
+                max_qty=max_qty, stock_qty=stock, active=active)
             created["products"] += 1
 
     have = set(conn.execute(sa.select(topics.c.code)).scalars())

@@ -42,6 +42,8 @@ ERROR_EXAMPLES = [
     "ORD 123456 1001*5 1001*2",
     "ORD 123456 1001*50000",
     "SAL 0230 1001*5",
+    "SAL 20240120 1001*5",
+    "SAL 20231201 1001*5",
     "SUB SALES 20-8-1",
     "订货123456 1001*5 1002",
     "HELPME",
@@ -64,8 +66,10 @@ LENIENCY = [
     f"(ORD/MOD {MAX_QTY['ORD']}, SAL/STK {MAX_QTY['SAL']}) is E07; the per-product maximum is "
     "checked after parsing.",
     "SAL/STK date: the first argument is a date when it has 8 digits or opens an odd run of "
-    "bare numbers (`SAL 0115 1001 5` is dated, `SAL 1001 5` is not). `MMDD` is the nearest "
-    "such day to today (`1231` sent on 2 January is last year's). An impossible date is E02.",
+    "bare numbers (`SAL 0115 1001 5` is dated, `SAL 1001 5` is not). `MMDD` is the most "
+    "recent such day not in the future (`1231` sent on 2 January is last year's, `0115` sent "
+    "on 15 January is today). An impossible date, a future date, or one more than "
+    "`SMSGW_MAX_BACKDATE_DAYS` (default 31) days ago is E02 naming the date.",
     "Accounts, topics, serials and CFM codes are case-insensitive (upper-cased). A new phone "
     "keeps its leading `+`; `-` and spaces inside it are dropped.",
     "`STOP`, `TD`, `退订` or `UNSUB` alone, and `UNSUB ALL` / `全部` / `所有`, unsubscribe from "

@@ -14,9 +14,11 @@ Where protocol.md is silent the parser decides as follows (docs/commands.md list
     9999 for orders, 99999 for sales/stock reports) is E07 naming the item. The per-product
     maximum is the handlers' business.
   * SAL/STK date: the first argument is a date when it has 8 digits, or when it opens an odd
-    run of bare numbers (`SAL 0115 1001 5` is dated, `SAL 1001 5` is not); an `MMDD` date is
-    the nearest such day to today (`1231` sent on 2 January is last year's, `0102` sent on
-    31 December next year's). Future dates are the handlers' call.
+    run of bare numbers (`SAL 0115 1001 5` is dated, `SAL 1001 5` is not). `common.fields.
+    report_date` judges it: an `MMDD` date is the most recent such day not in the future
+    (`1231` sent on 2 January is last year's); a future date, or one more than
+    SMSGW_MAX_BACKDATE_DAYS (default 31) days ago, is E02 naming the date.
+  * Product codes are checked by `common.fields.product_code` (4 digits), as in the API.
   * Accounts, topics, serials and CFM codes are upper-cased (case-insensitive, like
     keywords); a phone keeps its leading `+` and loses `-` and inner spaces.
   * Bare `UNSUB`, `STOP`, `TD`, `退订` and `UNSUB ALL` / `全部` / `所有` → topic None (all).
@@ -35,6 +37,7 @@ from commands.normalize import is_cjk, normalize, strip_trailing_punctuation
 from commands.parsed import Item, Parsed, ParseError
 from commands.registry import REGISTRY, Registry
 from commands.templates import LANGS, render
+from common.fields import FieldError, product_code, report_date
 
 MAX_QTY = {"ORD": 9999, "MOD": 9999, "SAL": 99999, "STK": 99999}
 
@@ -162,8 +165,10 @@ def _items(tokens: list[str], i: int, command: str) -> tuple[Item, ...]:
                 raise _Fail("err_item_no_qty", pos=pos, value=tok)
         else:
             raise _Fail("err_item", pos=pos, value=tok)
-        if len(code) != 4:
-            raise _Fail("err_item_code", pos=pos, value=shown)
+        try:
+            product_code(code)
+        except FieldError:
+            raise _Fail("err_item_code", pos=pos, value=shown) from None
         significant = qty_s.lstrip("0")
         if len(significant) > 6 or int(significant or "0") > cap:
             raise _Fail("err_qty_big", "E07", pos=pos, value=shown, max=cap)
@@ -184,26 +189,10 @@ def _item_tokens(rest: str) -> list[str]:
 
 
 def _date(tok: str, today: date) -> date:
-    if len(tok) == 8 and _digits(tok):
-        try:
-            return date(int(tok[:4]), int(tok[4:6]), int(tok[6:]))
-        except ValueError:
-            raise _Fail("err_date_invalid", value=tok) from None
-    if len(tok) == 4 and _digits(tok):
-        # MMDD: the nearest such day to today (`1231` sent on 2 January is last year's).
-        m, d = int(tok[:2]), int(tok[2:])
-        best: date | None = None
-        for year in (today.year, today.year - 1, today.year + 1):
-            try:
-                day = date(year, m, d)
-            except ValueError:
-                continue
-            if best is None or abs((day - today).days) < abs((best - today).days):
-                best = day
-        if best is None:
-            raise _Fail("err_date_invalid", value=tok)
-        return best
-    raise _Fail("err_date", value=tok)
+    try:
+        return report_date(tok, today=today)
+    except FieldError as exc:
+        raise _Fail(f"err_{exc.key}", **exc.params) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,8 +322,10 @@ def _q(rest: str, today: date, registry: Registry) -> dict[str, Any]:
         t = _tokens(more)
         if not t:
             raise _Fail("err_missing", arg="product")
-        if len(t[0]) != 4 or not _digits(t[0]):
-            raise _Fail("err_code", value=t[0])
+        try:
+            product_code(t[0])
+        except FieldError as exc:
+            raise _Fail(f"err_{exc.key}", **exc.params) from None
         _no_more(t, 1)
         code = t[0]
     else:

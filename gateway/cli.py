@@ -71,8 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     simp.add_argument("args", nargs=argparse.REMAINDER)
 
     send = sub.add_parser("send", help="queue one SMS (sent by a running gateway)")
-    send.add_argument("msisdn", help="destination number, digits only, e.g. 8613800000001")
-    send.add_argument("text", help="message text (GSM or Unicode; long texts are split)")
+    send.add_argument("msisdn", help="destination phone, e.g. 8613800000001, +86 138 0000 0001 "
+                      "or 13800000001 (national numbers in SMSGW_DEFAULT_COUNTRY)")
+    send.add_argument("text", help="message text (GSM or Unicode; long texts are split, at "
+                      "most SMSGW_MAX_MT_PARTS parts, default 10)")
     send.add_argument("--priority", type=int, default=2, choices=range(4),
                       help="0 alert, 1 reply, 2 transactional (default), 3 bulk")
     send.add_argument("--database-url", help="store URL (env DATABASE_URL)")
@@ -183,18 +185,26 @@ def _print_banner(gw: object) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
+    """Queue one MT, checked exactly as `POST /messages` checks it (the same validators)."""
+    from common.phones import canonical
+    from gateway.mt_text import mt_text
     from store import outbound
     from store.store import Store
 
+    try:
+        to, text = canonical(args.msisdn), mt_text(args.text)
+    except ValueError as exc:  # InvalidPhoneNumber, FieldError: the message says what to do
+        print(f"smsgw send: refused, nothing queued: {exc}", file=sys.stderr)
+        return 2
     settings = _settings(args)
     store = Store.open(settings.database_url)
     try:
         mt_id = store.run(lambda c: outbound.enqueue_mt(
-            c, dest_addr=args.msisdn.lstrip("+"), text=args.text, priority=args.priority,
+            c, dest_addr=to, text=text, priority=args.priority,
             now=datetime.now(UTC), source_addr=settings.source_addr))
     finally:
         asyncio.run(store.close())
-    print(f"queued message {mt_id} to {args.msisdn} (a running gateway sends it)")
+    print(f"queued message {mt_id} to {to} (a running gateway sends it)")
     return 0
 
 

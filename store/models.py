@@ -508,6 +508,7 @@ broadcasts = Table(
     Column("total", Integer, nullable=False, server_default="0"),
     Column("queued", Integer, nullable=False, server_default="0"),
     Column("skipped", Integer, nullable=False, server_default="0"),  # opted out
+    Column("error", Text, nullable=True),  # why it could not run (migration 0010)
     Column("created_by", String(64), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -535,6 +536,7 @@ events = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("processed_at", UTCDateTime, nullable=True),
     Column("error", Text, nullable=True),
+    Column("notice_ids", Text, nullable=True),  # JSON list of MT ids (migration 0010)
     Index(None, "processed_at", "id"),
 )
 

@@ -295,17 +295,18 @@ def lock_pending_event(conn: Connection, event_id: int) -> Row | None:
     return conn.execute(q).first()
 
 
-def mark_event(conn: Connection, event_id: int, *, now: datetime, error: str | None = None
-               ) -> None:
+def mark_event(conn: Connection, event_id: int, *, now: datetime, error: str | None = None,
+               notice_ids: Sequence[int] = ()) -> None:
     conn.execute(sa.update(events).where(events.c.id == event_id)
-                 .values(processed_at=now, error=error))
+                 .values(processed_at=now, error=error,
+                         notice_ids=None if error else json.dumps(list(notice_ids))))
 
 
 def retry_event(conn: Connection, event_id: int) -> bool:
     """Make a failed event pending again (after fixing the configuration, say)."""
     done = conn.execute(sa.update(events).where(events.c.id == event_id,
                                                 events.c.error.is_not(None))
-                        .values(processed_at=None, error=None))
+                        .values(processed_at=None, error=None, notice_ids=None))
     return done.rowcount > 0
 
 
@@ -315,6 +316,7 @@ def get_event(conn: Connection, event_id: int) -> dict[str, Any] | None:
         return None
     out = dict(row._mapping)
     out["payload"] = json.loads(row.payload)
+    out["notice_ids"] = json.loads(row.notice_ids) if row.notice_ids else []
     return out
 
 
@@ -464,6 +466,15 @@ def cancel_broadcast(conn: Connection, broadcast_id: int, *, now: datetime
     conn.execute(sa.update(broadcasts).where(broadcasts.c.id == broadcast_id)
                  .values(status="cancelled", updated_at=now))
     return {"status": "cancelled", "cancelled": len(ids)}
+
+
+def fail_broadcast(conn: Connection, broadcast_id: int, *, now: datetime, error: str
+                   ) -> dict[str, Any] | None:
+    """Cancel a broadcast that cannot run, keeping why (GET /broadcasts/{id} shows it)."""
+    result = cancel_broadcast(conn, broadcast_id, now=now)
+    conn.execute(sa.update(broadcasts).where(broadcasts.c.id == broadcast_id)
+                 .values(error=error[:2000]))
+    return result
 
 
 def due_broadcasts(conn: Connection, *, now: datetime, stale_after: timedelta) -> list[int]:

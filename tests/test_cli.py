@@ -51,6 +51,40 @@ def test_db_upgrade_then_send_queues_a_message(tmp_path: Path) -> None:
     assert tuple(row) == ("8613800000009", "您好 hello", "queued", 2)
 
 
+def test_send_refuses_what_the_api_refuses(tmp_path: Path) -> None:
+    """The same validators as POST /messages: nothing is queued, the reason is printed."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert smsgw("db", "upgrade", "--database-url", url).returncode == 0
+    for msisdn, text, reason in [
+        ("12ab", "", "not a phone number"),
+        ("8613800000009", "", "text is empty"),
+        ("8613800000009", "   ", "text is empty"),
+        ("8613800000009", "x" * 1531, "at most 10 parts"),
+        ("+86 138", "hello", "not a possible phone number"),
+    ]:
+        out = smsgw("send", msisdn, text, env_db=url)
+        assert out.returncode == 2, (msisdn, text, out.stdout)
+        assert "refused, nothing queued" in out.stderr and reason in out.stderr, out.stderr
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        count = conn.exec_driver_sql("SELECT count(*) FROM outbound_messages").scalar()
+    engine.dispose()
+    assert count == 0
+
+
+def test_send_stores_the_canonical_number(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert smsgw("db", "upgrade", "--database-url", url).returncode == 0
+    out = smsgw("send", "+86 138-0000-0009", "hi", env_db=url)
+    assert out.returncode == 0, out.stderr
+    assert "to 8613800000009" in out.stdout
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        dest = conn.exec_driver_sql("SELECT dest_addr FROM outbound_messages").scalar()
+    engine.dispose()
+    assert dest == "8613800000009"
+
+
 def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
     out = smsgw("up", "--window", "0", "--database-url", f"sqlite:///{tmp_path / 'x.db'}")
     assert out.returncode != 0

@@ -14,14 +14,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from common.phones import canonical
+from gateway.mt_text import mt_text
 from store import notices as sn
-from store.models import PRIORITY_BULK
+from store.models import PRIORITY_BULK, groups, topics
 from store.notices import BROADCAST_CHUNK, NoticePolicy
 from store.store import Store
 
@@ -38,6 +42,65 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class InvalidTarget(ValueError):
+    """A broadcast target that could never run; ``details`` lists bad numbers one by one
+    (``{"index", "to", "reason"}``, as the bulk send reports them)."""
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+def check_target(conn: Connection, kind: str, target: Any) -> Any:
+    """The target as it is to be stored, or InvalidTarget: a group or topic that does not
+    exist, a list with a number that is not a phone number (numbers come back canonical).
+    The shape itself (an empty segment, unknown filters) is `store.notices`' check, at
+    create_broadcast. Run before creating, so the operator hears it at once (422), not from
+    the server log when the broadcast is due.
+    """
+    if kind == "list":
+        numbers = target.get("numbers") if isinstance(target, Mapping) else target
+        if isinstance(numbers, str):
+            numbers = [n for n in re.split(r"[\s,;]+", numbers) if n]
+        if not isinstance(numbers, list):
+            return target
+        good: list[str] = []
+        bad: list[dict[str, Any]] = []
+        for index, raw in enumerate(numbers):
+            try:
+                good.append(canonical(str(raw)))
+            except ValueError as exc:
+                bad.append({"index": index, "to": str(raw), "reason": str(exc)})
+        if bad:
+            raise InvalidTarget(f"{len(bad)} of {len(numbers)} numbers are not phone numbers; "
+                                f"first: item {bad[0]['index']}: {bad[0]['reason']}", bad)
+        return good
+    if kind in ("group", "topic"):
+        name = target.get(kind) if isinstance(target, Mapping) else target
+        if not isinstance(name, str) or not name:
+            return target  # create_broadcast names the missing part
+        if kind == "group":
+            found = conn.execute(sa.select(groups.c.id).where(groups.c.name == name)).first()
+        else:
+            found = conn.execute(sa.select(topics.c.id)
+                                 .where(topics.c.code == name.upper())).first()
+        if found is None:
+            raise InvalidTarget(f"no {kind} {name!r}: create it first (POST /{kind}s) or "
+                                f"check the spelling")
+    return target
+
+
+def create_checked(conn: Connection, *, name: str, target_kind: str, target: Any, text: str,
+                   now: datetime, priority: int = PRIORITY_BULK,
+                   schedule_at: datetime | None = None, created_by: str | None = None) -> int:
+    """`store.notices.create_broadcast` after the checks every entry point owes it: the
+    target (`check_target`) and the text (`gateway.mt_text`). Raises ValueError."""
+    target = check_target(conn, target_kind, target)
+    return sn.create_broadcast(conn, name=name, target_kind=target_kind, target=target,
+                               text=mt_text(text), now=now, priority=priority,
+                               schedule_at=schedule_at, created_by=created_by)
+
+
 async def run_broadcast(write: Write, broadcast_id: int, *, policy: NoticePolicy,
                         chunk: int = BROADCAST_CHUNK, clock: Callable[[], datetime] = _utcnow,
                         stale_after: timedelta = STALE_AFTER,
@@ -47,9 +110,10 @@ async def run_broadcast(write: Write, broadcast_id: int, *, policy: NoticePolicy
     try:
         plan = await write(lambda c: sn.start_broadcast(c, broadcast_id, now=clock(),
                                                         stale_after=stale_after))
-    except ValueError as exc:  # e.g. the group or topic no longer exists
-        log.warning("broadcast %d cannot run: %s", broadcast_id, exc)
-        await write(lambda c: sn.cancel_broadcast(c, broadcast_id, now=clock()))
+    except ValueError as exc:  # e.g. the group or topic was deleted after creation
+        error = f"cannot run: {exc}"
+        log.warning("broadcast %d %s", broadcast_id, error)
+        await write(lambda c: sn.fail_broadcast(c, broadcast_id, now=clock(), error=error))
         return "cancelled"
     if plan is None:
         return None
@@ -133,7 +197,7 @@ def broadcast_sync(database_url: str | None, *, name: str, target_kind: str, tar
     store = Store.open(database_url)
     try:
         now = _utcnow()
-        bid = store.run(lambda c: sn.create_broadcast(
+        bid = store.run(lambda c: create_checked(
             c, name=name, target_kind=target_kind, target=target, text=text, now=now,
             priority=priority, schedule_at=at, created_by=created_by))
         if run_now and (at is None or at <= now):

@@ -65,9 +65,21 @@ def emit(conn: Connection, type_: str, payload: Mapping[str, Any], *, now: datet
     Used by the event processor and directly by scheduled jobs (whose slot claim and notices
     then commit together).
     """
-    rule = ctx.config.events.get(type_)
-    if rule is None:
-        raise NoticeError(f"no notice configured for event type {type_!r}")
+    rule = _rule(ctx, type_)
+    return [sn.enqueue_notice(conn, to=t.phone, text=text, priority=rule.priority, now=now,
+                              window=t.window, policy=ctx.policy)
+            for t, text in plan_notices(conn, type_, payload, ctx=ctx)]
+
+
+def plan_notices(conn: Connection, type_: str, payload: Mapping[str, Any], *,
+                 ctx: NoticeContext) -> list[tuple[_Target, str]]:
+    """Each recipient of the event's notices with its text, writing nothing; NoticeError
+    saying why there would be none (unknown type or account, no recipient, missing field).
+
+    `emit` queues what this returns; `POST /events` calls it to refuse at once (422) an
+    event that could only fail later in the processor.
+    """
+    rule = _rule(ctx, type_)
     try:
         key = rule.template.format(**payload) if "{" in rule.template else rule.template
     except (KeyError, IndexError) as exc:
@@ -76,12 +88,15 @@ def emit(conn: Connection, type_: str, payload: Mapping[str, Any], *, now: datet
     targets = _targets(conn, rule.recipients, payload, subject, ctx.config.default_lang)
     if not targets:
         raise NoticeError(f"{type_}: no recipient with a phone ({', '.join(rule.recipients)})")
-    ids = []
-    for t in targets:
-        text = _render(t.lang, key, _values(conn, payload, subject, t.lang))
-        ids.append(sn.enqueue_notice(conn, to=t.phone, text=text, priority=rule.priority,
-                                     now=now, window=t.window, policy=ctx.policy))
-    return ids
+    return [(t, _render(t.lang, key, _values(conn, payload, subject, t.lang)))
+            for t in targets]
+
+
+def _rule(ctx: NoticeContext, type_: str) -> Any:
+    rule = ctx.config.events.get(type_)
+    if rule is None:
+        raise NoticeError(f"no notice configured for event type {type_!r}")
+    return rule
 
 
 def _render(lang: str, key: str, values: Mapping[str, Any]) -> str:
@@ -97,7 +112,7 @@ def _render(lang: str, key: str, values: Mapping[str, Any]) -> str:
 
 def _subject(conn: Connection, payload: Mapping[str, Any]) -> Row | None:
     if payload.get("account_id") is not None:
-        found = accounts.by_id(conn, int(payload["account_id"]))
+        found = accounts.by_id(conn, _row_id(payload["account_id"], "account_id"))
     elif payload.get("account_no"):
         found = accounts.by_account_no(conn, str(payload["account_no"]))
     else:
@@ -105,6 +120,17 @@ def _subject(conn: Connection, payload: Mapping[str, Any]) -> Row | None:
     if found is None:
         raise NoticeError(f"no account {payload.get('account_id') or payload.get('account_no')}")
     return found
+
+
+def _row_id(value: Any, field: str) -> int:
+    """A payload's row id as an int the database can take (BIGINT), else NoticeError."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise NoticeError(f"{field} {value!r} is not a number") from None
+    if not 0 < n < 2**63:
+        raise NoticeError(f"{field} {value!r} is out of range")
+    return n
 
 
 def _targets(conn: Connection, kinds: tuple[str, ...], payload: Mapping[str, Any],
@@ -121,7 +147,7 @@ def _targets(conn: Connection, kinds: tuple[str, ...], payload: Mapping[str, Any
         elif kind == "manager":
             mgr_id = payload.get("manager_id") or (subject.manager_id if subject else None)
             if mgr_id is not None:
-                add(accounts.by_id(conn, int(mgr_id)))
+                add(accounts.by_id(conn, _row_id(mgr_id, "manager_id")))
         elif kind == "phone" and payload.get("phone"):
             phone = str(payload["phone"])
             acc = accounts.by_phone(conn, phone)
@@ -190,7 +216,7 @@ def process_events(conn: Connection, event_ids: list[int], *, now: datetime,
             log.warning("event=%d %s failed: %s", row.id, row.type, error)
             sn.mark_event(conn, row.id, now=now, error=error[:2000])
             continue
-        sn.mark_event(conn, row.id, now=now)
+        sn.mark_event(conn, row.id, now=now, notice_ids=ids)
         queued += len(ids)
         log.info("event=%d %s → %d notice(s) mt=%s", row.id, row.type, len(ids),
                  ",".join(map(str, ids)))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.notices.broadcasts import BroadcastRunner
+from gateway.notices.broadcasts import BroadcastRunner, create_checked
 from gateway.notices.config import load_config
 from gateway.notices.events import EventProcessor, NoticeContext
 from gateway.notices.scheduler import Scheduler, jobs_from_config
@@ -79,7 +79,7 @@ class NoticeService:
                                schedule_at: datetime | None = None,
                                priority: int = PRIORITY_BULK,
                                created_by: str | None = None) -> int:
-        bid = await self.store.write(lambda c: sn.create_broadcast(
+        bid = await self.store.write(lambda c: create_checked(
             c, name=name, target_kind=target_kind, target=target, text=text, now=self.clock(),
             priority=priority, schedule_at=schedule_at, created_by=created_by))
         self.broadcasts.wake()

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from common.fields import product_code
 from store.models import products
 
 
@@ -25,3 +26,12 @@ def by_code(conn: Connection, code: str) -> Row | None:
 
 def name(product: Row, lang: str) -> str:
     return product.name_zh if lang == "zh" else product.name_en
+
+
+def insert(conn: Connection, *, code: str, **values: object) -> str:
+    """Add a product; every entry point (API, demo data, imports) comes through here, so the
+    code is checked by the one product-code rule (`common.fields.product_code`: 4 digits,
+    what an SMS can order). Returns the code as stored."""
+    code = product_code(code)
+    conn.execute(products.insert().values(code=code, **values))
+    return code

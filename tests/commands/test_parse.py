@@ -14,6 +14,7 @@ from commands.parse import parse, render_parse_error
 from commands.parsed import Item, Parsed, ParseError
 from commands.registry import REGISTRY, CommandSpec, Registry
 from commands.templates import LANGS, table
+from common.fields import MAX_BACKDATE_ENV, max_backdate_days
 from gateway.smpp.text import gsm7_septets, is_gsm7
 
 TODAY = date(2024, 1, 15)
@@ -250,8 +251,10 @@ def test_leading_zero_quantity() -> None:
     ("SAL 1001*1", TODAY, TODAY),
     ("SAL 0110 1001*1", TODAY, date(2024, 1, 10)),
     ("SAL 20231231 1001*1", TODAY, date(2023, 12, 31)),
-    ("SAL 1231 1001*1", date(2024, 1, 2), date(2023, 12, 31)),  # nearest: last year
-    ("SAL 0102 1001*1", date(2023, 12, 31), date(2024, 1, 2)),
+    ("SAL 1231 1001*1", date(2024, 1, 2), date(2023, 12, 31)),  # most recent: last year
+    ("SAL 1201 1001*1", date(2026, 12, 1), date(2026, 12, 1)),  # today
+    ("SAL 0115 1001*1", date(2026, 2, 1), date(2026, 1, 15)),
+    ("SAL 20231216 1001*1", TODAY, date(2023, 12, 16)),  # 30 days back
     ("SAL 0229 1001*1", date(2024, 3, 1), date(2024, 2, 29)),
     ("SAL 0115 1001 5", TODAY, TODAY),  # odd run of numbers: dated
     ("SAL 0115 1001 5 1002 3", TODAY, TODAY),
@@ -277,6 +280,39 @@ def test_invalid_dates(text: str, key: str, value: str) -> None:
     e = err(text)
     assert (e.code, e.command, e.key, e.params["value"]) == ("E02", "SAL", key, value)
     assert value in render_parse_error(e)
+
+
+@pytest.mark.parametrize(("text", "today", "key", "reply"), [
+    # MMDD is never next year's: on 2026-12-01 `0115` is 2026-01-15 (then too old), and
+    # a date after today is refused, never stored for a day nobody counts.
+    ("SAL 0115 1001*1", date(2026, 12, 1), "err_date_too_old",
+     "ERR E02 date 2026-01-15 is more than 31 days ago, too late to report. HELP SAL for format"),
+    ("SAL 0102 1001*1", date(2023, 12, 31), "err_date_too_old", "2023-01-02"),
+    ("SAL 20240115 1001*1", date(2026, 12, 1), "err_date_too_old",
+     "date 2024-01-15 is more than 31 days ago"),
+    ("SAL 20261202 1001*1", date(2026, 12, 1), "err_date_future",
+     "ERR E02 date 2026-12-02 is in the future. HELP SAL for format"),
+    ("STK 20270115 1001*1", date(2026, 12, 1), "err_date_future", "2027-01-15"),
+    ("销量20261202 1001*1", date(2026, 12, 1), "err_date_future", "日期2026-12-02尚未到来"),
+    ("销量20240115 1001*1", date(2026, 12, 1), "err_date_too_old", "已超过31天"),
+])
+def test_future_and_too_old_dates_are_refused(text: str, today: date, key: str,
+                                               reply: str) -> None:
+    e = err(text, today)
+    assert (e.code, e.key) == ("E02", key)
+    assert reply in render_parse_error(e)
+
+
+def test_backdate_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MAX_BACKDATE_ENV, "3")
+    max_backdate_days.cache_clear()
+    try:
+        assert ok("SAL 0112 1001*1").args["date"] == date(2024, 1, 12)
+        e = err("SAL 0111 1001*1")
+        assert e.key == "err_date_too_old" and e.params["days"] == 3
+    finally:
+        monkeypatch.undo()
+        max_backdate_days.cache_clear()
 
 
 # ---------------------------------------------------------------------------------------------

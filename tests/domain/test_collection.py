@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from commands import engine
+from commands.clock import local_today
+from commands.context import Context, Outcome
 from commands.handlers.collection import luhn_ok
+from commands.rules import RuleSet
 from store.domain import reports
 from store.models import sales_reports, serial_events
 from tests.domain.conftest import PH_MGR, PH_NEW, PH_R1, PH_S1, assert_err, assert_ok, send
@@ -89,3 +93,32 @@ def test_sn_invalid_imei_e02(conn: Connection, world: dict, lang: str) -> None:
 
 def test_sn_e03(conn: Connection, world: dict, lang: str) -> None:
     assert_err(send(conn, PH_S1, "SN", lang, serials=(IMEI,)), "E03", lang)
+
+
+def _text(conn: Connection, sender: str, text: str, now: datetime) -> Outcome:
+    """One SMS text through the engine (parse, then handler), on a pinned service clock."""
+    today = local_today(now)
+    prepared = engine.prepare(text, today)
+    ctx = Context(conn=conn, phone=sender, now=now, today=today, lang="en", pin_ok=None)
+    return engine.process(ctx, prepared, RuleSet())
+
+
+def _sales_days(conn: Connection) -> list[date]:
+    day = sales_reports.c.report_date
+    return list(conn.execute(sa.select(day).order_by(day)).scalars())
+
+
+def test_report_dates_are_never_in_the_future_nor_too_old(conn: Connection,
+                                                          world: dict) -> None:
+    """Issue 8: `SAL 0115` on 2026-12-01 was stored for 2027-01-15, `SAL 20240115` taken."""
+    now = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+    out = _text(conn, PH_R1, "SAL 0115 1001*2", now)
+    assert_err(out, "E02", "en", "date 2026-01-15 is more than 31 days ago")
+    out = _text(conn, PH_R1, "SAL 20240115 1001*2", now)
+    assert_err(out, "E02", "en", "date 2024-01-15", "31 days")
+    out = _text(conn, PH_R1, "STK 20261202 1001*2", now)
+    assert_err(out, "E02", "en", "date 2026-12-02 is in the future")
+    assert _sales_days(conn) == []
+    assert_ok(_text(conn, PH_R1, "SAL 1201 1001*2", now), "en", "2026-12-01")
+    assert_ok(_text(conn, PH_R1, "SAL 1031 1001*1", now), "en", "2026-10-31")  # 31 days
+    assert _sales_days(conn) == [date(2026, 10, 31), date(2026, 12, 1)]

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from sqlalchemy.engine import Connection
 
+from common.phones import Msisdn, canonical
 from gateway.api.common import Cursor, IdPath, Limit, Page, decode_cursor, page
 from gateway.api.deps import Caller, Gw
 from gateway.api.errors import ApiError, not_found
+from gateway.mt_text import DEFAULT_MAX_PARTS, MAX_PARTS_ENV, MtText, mt_text
 from store import admin, outbound
 from store.models import INBOUND_STATUSES, OUTBOUND_STATUSES
 
 router = APIRouter(prefix="/messages", tags=["messages"])
+log = logging.getLogger("smsgw")  # the message log lines, as gateway.app writes them
 
-MAX_TEXT = 255 * 67  # the most a 255-part UCS2 message can carry
 MAX_BULK = 1000
-MSISDN = r"^\+?[0-9]{3,20}$"
-Msisdn = Annotated[str, Field(pattern=MSISDN, description="destination MSISDN")]
-Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+MSISDN = r"^\+?[0-9]{3,20}$"  # the `phone` filter of the listing (a lookup, not a send)
 
 
 class _Timing(BaseModel):
@@ -39,8 +40,9 @@ class _Timing(BaseModel):
 
 
 class SendRequest(_Timing):
-    to: Msisdn
-    text: Text
+    to: Msisdn = Field(description="destination phone, e.g. +86 138 0000 0001 or 13800000001")
+    text: MtText = Field(description=f"at most {MAX_PARTS_ENV} SMS parts (default "
+                                     f"{DEFAULT_MAX_PARTS})")
 
 
 class Queued(BaseModel):
@@ -49,16 +51,18 @@ class Queued(BaseModel):
 
 
 class BulkItem(BaseModel):
-    to: Msisdn
-    text: Text
+    # Plain strings here: each item is checked on its own (`_check_item`), so one bad number
+    # is reported with its index instead of refusing the other 999.
+    to: str
+    text: str
 
 
 class BulkRequest(_Timing):
     """Either ``messages`` (each its own text) or ``to`` + ``text`` (one text to many)."""
 
     messages: list[BulkItem] | None = Field(default=None, max_length=MAX_BULK)
-    to: list[Msisdn] | None = Field(default=None, max_length=MAX_BULK)
-    text: Text | None = None
+    to: list[str] | None = Field(default=None, max_length=MAX_BULK)
+    text: MtText | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> BulkRequest:
@@ -78,36 +82,98 @@ class BulkRequest(_Timing):
         return [(to, self.text) for to in self.to]
 
 
+class BulkRejected(BaseModel):
+    index: int = Field(description="0-based position in the request's list")
+    to: str = Field(description="the number as given")
+    reason: str
+
+
 class BulkQueued(BaseModel):
-    ids: list[int]
-    status: str
+    ids: list[int | None] = Field(description="one per item, in request order; null where "
+                                              "the item was rejected")
+    queued: int
+    rejected: list[BulkRejected]
+    status: str = Field(description="queued (all items) or partial (some rejected)")
+
+
+BULK_DESCRIPTION = f"""Queue up to {MAX_BULK} MTs: a list of `{{to, text}}`, or one `text` to a
+list of numbers (`to`).
+
+Each item is checked on its own (the phone number as in `POST /messages`, the text at most
+`{MAX_PARTS_ENV}` SMS parts). The good items are queued together, in one transaction; the bad
+ones are reported, never silently dropped:
+
+* **202** every item queued: `{{"ids": [..], "queued": n, "rejected": [], "status": "queued"}}`.
+* **207** some items rejected, the rest queued: `ids` has `null` at each rejected index and
+  `rejected` lists `{{"index", "to", "reason"}}` (index is 0-based in the request's list),
+  `status` is `partial`.
+* **422** no item is valid (or the request itself is malformed): nothing is queued;
+  `error.details` lists the same `{{"index", "to", "reason"}}` entries.
+"""
+
+
+def _check_item(to: str, text: str) -> tuple[str, str]:
+    """(canonical number, text) or FieldError / InvalidPhoneNumber with the reason."""
+    return canonical(to), mt_text(text)
 
 
 @router.post("", status_code=202, response_model=Queued)
 async def send(req: SendRequest, gw: Gw, actor: Caller) -> Queued:
     """Queue one MT. It is on disk when this answers; delivery follows."""
-    mt_id = await gw.enqueue(req.to.lstrip("+"), req.text, priority=req.priority,
+    mt_id = await gw.enqueue(req.to, req.text, priority=req.priority,
                              schedule_at=req.schedule_at, expires_at=req.expires_at)
     await gw.store.write(lambda c: actor.record(c, "message", mt_id,
                                                 after=req.model_dump()))
     return Queued(id=mt_id, status="queued")
 
 
-@router.post("/bulk", status_code=202, response_model=BulkQueued)
-async def send_many(req: BulkRequest, gw: Gw, actor: Caller) -> BulkQueued:
-    """Queue up to 1000 MTs: a list of {to, text}, or one text to a list of numbers.
+@router.post("/bulk", status_code=202, response_model=BulkQueued,
+             description=BULK_DESCRIPTION,
+             responses={207: {"model": BulkQueued,
+                              "description": "some items rejected, the others queued"}})
+async def send_many(req: BulkRequest, gw: Gw, actor: Caller,
+                    response: Response) -> BulkQueued:
+    good: list[tuple[int, str, str]] = []
+    rejected: list[BulkRejected] = []
+    for index, (to, text) in enumerate(req.items()):
+        try:
+            number, checked = _check_item(to, text)
+        except ValueError as exc:  # InvalidPhoneNumber and FieldError both are
+            rejected.append(BulkRejected(index=index, to=to, reason=str(exc)))
+        else:
+            good.append((index, number, checked))
+    if not good:
+        raise ApiError(422, "validation_error",
+                       f"no valid item: {rejected[0].reason} (item {rejected[0].index})"
+                       + (f" and {len(rejected) - 1} more" if len(rejected) > 1 else ""),
+                       [r.model_dump() for r in rejected])
+    now = datetime.now(UTC)
+    rows = [{"dest_addr": number, "text": text, "priority": req.priority,
+             "schedule_at": req.schedule_at, "expires_at": req.expires_at}
+            for _, number, text in good]
 
-    The writer commits them in a few group commits; ids come back in the order given.
-    """
-    items = req.items()
-    ids = list(await asyncio.gather(*(
-        gw.enqueue(to.lstrip("+"), text, priority=req.priority, schedule_at=req.schedule_at,
-                   expires_at=req.expires_at) for to, text in items)))
-    await gw.store.write(lambda c: actor.record(
-        c, "message", f"bulk:{ids[0]}-{ids[-1]}",
-        after={"count": len(ids), "ids": ids, "priority": req.priority,
-               "schedule_at": req.schedule_at}))
-    return BulkQueued(ids=ids, status="queued")
+    def run(c: Connection) -> list[int]:
+        new = outbound.enqueue_many(c, rows, now=now, source_addr=gw.settings.source_addr)
+        actor.record(c, "message", f"bulk:{new[0]}-{new[-1]}", after={
+            "count": len(new), "ids": new, "priority": req.priority,
+            "schedule_at": req.schedule_at,
+            "rejected": [r.model_dump() for r in rejected]})
+        return new
+
+    new_ids = await gw.store.write(run)
+    for (_, number, _), mt_id in zip(good, new_ids, strict=True):
+        log.info("mt=%d queued to=%s priority=%d (bulk)", mt_id, number, req.priority)
+    if rejected:
+        log.info("bulk %d-%d: %d queued, %d rejected", new_ids[0], new_ids[-1], len(new_ids),
+                 len(rejected))
+    gw.dispatcher.wake()
+    ids: list[int | None] = [None] * (len(good) + len(rejected))
+    for (index, _, _), mt_id in zip(good, new_ids, strict=True):
+        ids[index] = mt_id
+    if rejected:
+        response.status_code = 207
+    return BulkQueued(ids=ids, queued=len(new_ids), rejected=rejected,
+                      status="partial" if rejected else "queued")
 
 
 @router.get("", response_model=Page)

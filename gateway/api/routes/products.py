@@ -9,12 +9,15 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
+from common.fields import ProductCode
 from gateway.api.deps import Caller, Gw
 from gateway.api.errors import ApiError, not_found
+from store.domain import products as product_repo
 from store.models import products
 
 router = APIRouter(prefix="/products", tags=["products"])
 
+# Lookups stay lenient: a row made before codes were checked can still be read and retired.
 Code = Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,4}$")]
 Cents = Annotated[int, Field(ge=0, le=10**12)]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
@@ -32,7 +35,7 @@ class ProductPatch(BaseModel):
 
 
 class ProductIn(ProductPatch):
-    code: str = Field(pattern=r"^[0-9A-Za-z]{1,4}$", description="the code texted in orders")
+    code: ProductCode = Field(description="the code texted in orders: 4 digits, e.g. 1001")
     name_zh: Name
     name_en: Name
     price_cents: Cents
@@ -56,14 +59,14 @@ async def list_products(gw: Gw, _: Caller, active: bool | None = None) -> list[d
 @router.post("", status_code=201)
 async def create_product(body: ProductIn, gw: Gw, actor: Caller) -> dict[str, Any]:
     values = body.model_dump(exclude_none=True)
-    values["code"] = values["code"].upper()
+    code = values.pop("code")
 
     def run(c: Connection) -> dict[str, Any]:
-        if _get(c, values["code"]) is not None:
-            raise ApiError(409, "exists", f"product {values['code']} exists")
-        c.execute(products.insert().values(**values))
-        after = _get(c, values["code"])
-        actor.record(c, "product", values["code"], after=after)
+        if _get(c, code) is not None:
+            raise ApiError(409, "exists", f"product {code} exists")
+        product_repo.insert(c, code=code, **values)
+        after = _get(c, code)
+        actor.record(c, "product", code, after=after)
         return after  # type: ignore[return-value]
 
     return await gw.store.write(run)
