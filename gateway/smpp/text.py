@@ -14,7 +14,7 @@ packs 7-bit data.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -48,6 +48,7 @@ __all__ = [
     "gsm7_encode",
     "gsm7_septets",
     "is_gsm7",
+    "join_parts",
     "parse_receipt",
     "parse_udh",
     "split_text",
@@ -290,6 +291,17 @@ def decode_text(data: bytes, data_coding: int) -> str:
     # utf-16-be for UCS2 so surrogate pairs work; odd length, lone surrogates and every other
     # codec's undecodable sequences become U+FFFD. latin-1 (octets) maps every byte.
     return data.decode(codec, "replace")
+
+
+def join_parts(parts: Sequence[tuple[bytes, int]]) -> str:
+    """The whole text of a concatenated message from its parts' (user data, data_coding), in
+    order. Parts sharing one data_coding are joined as octets first and decoded once, so a
+    character a sender split across two parts (a GSM escape pair, a UTF-16 surrogate pair:
+    smpplib splits at any octet) comes out whole."""
+    codings = {dc for _, dc in parts}
+    if len(codings) == 1:
+        return decode_text(b"".join(bytes(data) for data, _ in parts), codings.pop())
+    return "".join(decode_text(data, dc) for data, dc in parts)
 
 
 # --- splitting (TS 23.040 §9.2.3.24.1) ------------------------------------------------------
