@@ -168,6 +168,11 @@ class UpstreamServer:
         text = smstext.decode_text(body, data_coding)
         if not text:
             return Reply(st.ESME_RINVMSGLEN)
+        if "\x00" in text:
+            # No handset shows U+0000 and PostgreSQL cannot store it in text.
+            log.warning("upstream=%s %s refused ESME_RSUBMITFAIL: text has a NUL character "
+                        "(data_coding %d)", system_id, pdu.command, data_coding)
+            return Reply(st.ESME_RSUBMITFAIL)
         now = _now()
         try:
             schedule_at = parse_smpp_time(pdu.get("schedule_delivery_time", ""), now=now)
@@ -212,7 +217,7 @@ class UpstreamServer:
                 total=concat.total, seq=concat.seq, data_coding=data_coding, payload=body,
                 text=text, registered_delivery=wants_receipt, priority=priority,
                 schedule_at=schedule_at, expires_at=expires_at, now=now,
-                join_text=smstext.join_parts)
+                join_text=_join_parts)
 
         part = await self.store.write(add)
         if part.repeated:
@@ -328,6 +333,11 @@ class UpstreamServer:
         log.info("upstream=%s %s %d delivered", conn.info.get("system_id"), item["kind"],
                  item["id"])
         return True
+
+
+def _join_parts(parts: list[tuple[bytes, int]]) -> str:
+    # Parts checked NUL-free alone can still join into U+0000 (a UTF-16 unit split in two).
+    return smstext.join_parts(parts).replace("\x00", "\ufffd")
 
 
 def _source_allowed(source: str, allowed: str) -> bool:
