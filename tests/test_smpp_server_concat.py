@@ -68,13 +68,6 @@ class ConcatApp(App):
         self.errors: list[Any] = []
         self.client.set_error_pdu_handler(lambda pdu: self.errors.append(pdu))
 
-    def bind(self) -> None:
-        # The password check (scrypt) can take longer than the 0.2 s read tick on a busy box.
-        self.client.connect()
-        self.client._socket.settimeout(10.0)
-        self.client.bind_transceiver(system_id=APP, password=self.password)
-        self.client._socket.settimeout(0.2)
-
     def send(self, short_message: bytes, *, data_coding: int = 0, esm_class: int = 0,
              to: str = PHONE, registered_delivery: int = 1, **kw: Any) -> None:
         self.client.send_message(source_addr="10690", destination_addr=to,
