@@ -123,7 +123,8 @@ class Gateway:
                                          enquire_link_interval=s.enquire_link_interval,
                                          enquire_link_timeout=s.enquire_link_timeout,
                                          max_pdu_length=s.max_pdu_length),
-            on_enqueued=self.dispatcher.wake)
+            on_enqueued=self.dispatcher.wake,
+            reassembly_timeout=s.upstream_reassembly_timeout)
         self.inbound.on_upstream_owed = self.upstream_server.wake
         await self.upstream_server.start()
 

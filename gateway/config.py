@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # SMPP server for upstream applications (they bind to us as their SMSC); None = off.
     smpp_server_host: str = "127.0.0.1"
     smpp_server_port: int | None = Field(default=2777, ge=0, le=65535)
+    # Parts of a concatenated submit wait this long for their siblings; then every part gets
+    # a failure receipt.
+    upstream_reassembly_timeout: float = Field(default=300.0, gt=0)
 
     # Admin HTTP API.
     api_host: str = "127.0.0.1"

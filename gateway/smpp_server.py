@@ -4,7 +4,14 @@
   (scrypt password hash, verified off the writer thread).
 - submit_sm / data_sm enter the same durable outbound queue as everything else: priority_flag
   is mapped to our priorities, schedule_delivery_time and validity_period are honoured,
-  submit_sm_resp carries our message id.
+  submit_sm_resp carries our message id. destination_addr is normalised by
+  common.phones.canonical (TON 1 = international); an impossible number gets ESME_RINVDSTADR.
+  Text in short_message or message_payload, any data_coding (gateway.smpp.text.decode_text).
+- Concatenated submits (UDH with 8- or 16-bit reference, or sar_* TLVs) are stored part by
+  part and joined into ONE MT (store/upstream_concat.py); each part gets its own message_id
+  ("c<group>-<seq>") and, when it asked for one, its own receipt. A message still incomplete
+  after `reassembly_timeout` (SMSGW_UPSTREAM_REASSEMBLY_TIMEOUT) gets a failure receipt per
+  part.
 - What we owe an application — receipts for its MTs, MOs a rule forwarded to it — waits in
   the store and is delivered, in order, whenever it has a receiver or transceiver bound.
 """
@@ -16,17 +23,18 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from commands.pins import verify_pin
+from common.phones import InvalidPhoneNumber, canonical
 from gateway.smpp import session as sm
 from gateway.smpp import status as st
 from gateway.smpp import text as smstext
 from gateway.smpp.codec import Pdu
 from gateway.smpp.connection import ConnectionClosed, Reply, ResponseTimeout, SmppConnection
 from gateway.smpp.smpp_time import SmppTimeError, parse_smpp_time
-from store import outbound, upstream
+from store import outbound, upstream, upstream_concat
 from store.store import Store
 
 log = logging.getLogger("smsgw.smpp_server")
@@ -36,7 +44,6 @@ log = logging.getLogger("smsgw.smpp_server")
 PRIORITY_MAP = {0: 2, 1: 2, 2: 1, 3: 0}
 _RECEIPT_STAT = {"delivered": "DELIVRD", "failed": "UNDELIV", "expired": "EXPIRED",
                  "rejected": "REJECTD", "cancelled": "DELETED"}
-_UDHI = 0x40
 
 
 def _now() -> datetime:
@@ -47,7 +54,7 @@ class UpstreamServer:
     def __init__(self, store: Store, *, host: str = "127.0.0.1", port: int = 2777,
                  session_config: sm.SessionConfig | None = None, system_id: str = "smsgw",
                  on_enqueued: Callable[[], None] = lambda: None,
-                 redelivery_interval: float = 5.0):
+                 redelivery_interval: float = 5.0, reassembly_timeout: float = 300.0):
         self.store = store
         self.host = host
         self.port = port
@@ -55,6 +62,7 @@ class UpstreamServer:
         self.system_id = system_id
         self.on_enqueued = on_enqueued
         self.redelivery_interval = redelivery_interval
+        self.reassembly_timeout = reassembly_timeout
         self._server: asyncio.base_events.Server | None = None
         self._binds: dict[str, list[SmppConnection]] = {}
         self._wake = asyncio.Event()
@@ -122,23 +130,49 @@ class UpstreamServer:
 
     async def _submit(self, conn: SmppConnection, pdu: Pdu) -> Reply:
         account = conn.info["account"]
+        system_id = account.system_id
         source = str(pdu.get("source_addr", ""))
-        dest = str(pdu.get("destination_addr", "")).lstrip("+")
-        if not dest.isdigit():
+        raw_dest = str(pdu.get("destination_addr", ""))
+        try:
+            # TON 1 (international): the digits start with a country code (SMPP 3.4 §5.2.5).
+            dest = canonical(raw_dest, international=pdu.get("dest_addr_ton", 0) == 1)
+        except InvalidPhoneNumber as exc:
+            log.warning("upstream=%s %s refused ESME_RINVDSTADR: %s", system_id, pdu.command,
+                        exc)
             return Reply(st.ESME_RINVDSTADR)
         if not _source_allowed(source, account.allowed_sources):
-            log.warning("upstream=%s source_addr %r not allowed", account.system_id, source)
+            log.warning("upstream=%s source_addr %r not allowed", system_id, source)
             return Reply(st.ESME_RINVSRCADR)
-        if account.tps and not self._within_rate(account.system_id, account.tps):
+        if account.tps and not self._within_rate(system_id, account.tps):
             return Reply(st.ESME_RTHROTTLED)
+        short_message = pdu.get("short_message", b"") or b""
+        payload_tlv = pdu.get("message_payload")
+        if short_message and payload_tlv:
+            # SMPP 3.4 §5.3.2.32: message_payload only when short_message is empty.
+            return Reply(st.ESME_RINVPARLEN)
         esm_class = pdu.get("esm_class", 0)
-        if esm_class & _UDHI:
-            # Our queue carries text and splits it itself; long texts go in message_payload.
+        concat, body = smstext.parse_udh(payload_tlv or short_message, esm_class)
+        if esm_class & smstext.ESM_UDHI and concat is None:
+            # Our queue carries text; a UDH other than concatenation (ports, ...) would be lost.
+            log.warning("upstream=%s %s refused ESME_RINVESMCLASS: UDH without a "
+                        "concatenation element", system_id, pdu.command)
             return Reply(st.ESME_RINVESMCLASS)
-        raw = pdu.get("message_payload") or pdu.get("short_message", b"")
-        text = smstext.decode_text(raw, pdu.get("data_coding", 0))
+        if concat is None:
+            concat = smstext.concat_from_sar(pdu.get("sar_msg_ref_num"),
+                                             pdu.get("sar_total_segments"),
+                                             pdu.get("sar_segment_seqnum"))
+        data_coding = int(pdu.get("data_coding", 0))
+        scheme = smstext.data_coding_scheme(data_coding)
+        if scheme.note:
+            log.warning("upstream=%s %s: %s", system_id, pdu.command, scheme.note)
+        text = smstext.decode_text(body, data_coding)
         if not text:
             return Reply(st.ESME_RINVMSGLEN)
+        if "\x00" in text:
+            # No handset shows U+0000 and PostgreSQL cannot store it in text.
+            log.warning("upstream=%s %s refused ESME_RSUBMITFAIL: text has a NUL character "
+                        "(data_coding %d)", system_id, pdu.command, data_coding)
+            return Reply(st.ESME_RSUBMITFAIL)
         now = _now()
         try:
             schedule_at = parse_smpp_time(pdu.get("schedule_delivery_time", ""), now=now)
@@ -150,7 +184,11 @@ class UpstreamServer:
             return Reply(st.ESME_RINVEXPIRY)
         priority = PRIORITY_MAP.get(pdu.get("priority_flag", 0), 2)
         wants_receipt = bool(pdu.get("registered_delivery", 0) & 0x03)
-        system_id = account.system_id
+        if concat is not None and concat.total > 1:
+            return await self._submit_part(
+                system_id, concat, source=source, dest=dest, data_coding=data_coding,
+                body=body, text=text, wants_receipt=wants_receipt, priority=priority,
+                schedule_at=schedule_at, expires_at=expires_at, now=now)
 
         def enqueue(c: Any) -> int:
             mt_id = outbound.enqueue_mt(
@@ -166,6 +204,36 @@ class UpstreamServer:
         self.on_enqueued()
         return Reply(st.ESME_ROK, {"message_id": str(mt_id)})
 
+    async def _submit_part(self, system_id: str, concat: smstext.ConcatInfo, *, source: str,
+                           dest: str, data_coding: int, body: bytes, text: str,
+                           wants_receipt: bool, priority: int, schedule_at: datetime | None,
+                           expires_at: datetime | None, now: datetime) -> Reply:
+        """One part of a concatenated submit: stored before it is answered; the last one
+        missing queues the whole text as one MT (store/upstream_concat.py)."""
+
+        def add(c: Any) -> upstream_concat.PartAccepted:
+            return upstream_concat.add_part(
+                c, system_id=system_id, source_addr=source, dest_addr=dest, ref=concat.ref,
+                total=concat.total, seq=concat.seq, data_coding=data_coding, payload=body,
+                text=text, registered_delivery=wants_receipt, priority=priority,
+                schedule_at=schedule_at, expires_at=expires_at, now=now,
+                join_text=_join_parts)
+
+        part = await self.store.write(add)
+        if part.repeated:
+            log.info("upstream=%s part=%s to=%s repeated: already stored, same id again",
+                     system_id, part.message_id, dest)
+        else:
+            log.info("upstream=%s part=%s to=%s ref=%d part %d/%d stored (%d of %d here)",
+                     system_id, part.message_id, dest, concat.ref, concat.seq, concat.total,
+                     part.received, part.total)
+        if part.mt_id is not None:
+            log.info("mt=%d queued from upstream=%s to=%s priority=%d joined from %d parts "
+                     "(group c%d)", part.mt_id, system_id, dest, priority, part.total,
+                     part.group_id)
+            self.on_enqueued()
+        return Reply(st.ESME_ROK, {"message_id": part.message_id})
+
     def _within_rate(self, system_id: str, tps: float) -> bool:
         now = time.monotonic()
         last = self._last_submit.get(system_id, 0.0)
@@ -175,16 +243,31 @@ class UpstreamServer:
         return True
 
     async def _query(self, pdu: Pdu) -> Reply:
-        try:
-            mt_id = int(str(pdu.get("message_id", "")))
-        except ValueError:
-            return Reply(st.ESME_RINVMSGID)
+        asked = str(pdu.get("message_id", ""))
+        part = upstream_concat.parse_part_message_id(asked)
+        if part is not None:
+            # A part's id: the state of the MT its group joined into (ENROUTE while the
+            # group waits for parts, UNDELIVERABLE once it expired incomplete).
+            group = await self.store.read(lambda c: upstream_concat.group_state(c, part[0]))
+            if group is None:
+                return Reply(st.ESME_RINVMSGID)
+            status, joined = group
+            if joined is None:
+                state = 5 if status == "expired" else 1
+                return Reply(st.ESME_ROK, {"message_id": asked, "final_date": "",
+                                           "message_state": state, "error_code": 0})
+            mt_id = joined
+        else:
+            try:
+                mt_id = int(asked)
+            except ValueError:
+                return Reply(st.ESME_RINVMSGID)
         found = await self.store.read(lambda c: outbound.get_message(c, mt_id))
         if found is None:
             return Reply(st.ESME_RINVMSGID)
         state = {"delivered": 2, "expired": 3, "cancelled": 4, "failed": 5,
                  "rejected": 8}.get(found["status"], 1)
-        return Reply(st.ESME_ROK, {"message_id": str(mt_id), "final_date": "",
+        return Reply(st.ESME_ROK, {"message_id": asked, "final_date": "",
                                    "message_state": state, "error_code": 0})
 
     # -- store and forward ----------------------------------------------------------------------
@@ -196,14 +279,32 @@ class UpstreamServer:
         return None
 
     async def _forward_loop(self) -> None:
+        # Incomplete concatenated submits are checked at least 4 times per timeout, so one
+        # expires at most a quarter of the timeout late.
+        interval = min(self.redelivery_interval, self.reassembly_timeout / 4)
         while True:
             self._wake.clear()
             try:
+                await self._expire_incomplete()
                 await self._deliver_pending()
             except Exception:
                 log.exception("upstream forwarding failed; retrying")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.redelivery_interval)
+                await asyncio.wait_for(self._wake.wait(), interval)
+
+    async def _expire_incomplete(self) -> None:
+        now = _now()
+        older_than = now - timedelta(seconds=self.reassembly_timeout)
+        if not await self.store.read(
+                lambda c: upstream_concat.has_expired(c, older_than=older_than)):
+            return
+        expired = await self.store.write(
+            lambda c: upstream_concat.expire(c, older_than=older_than, now=now))
+        for g in expired:
+            log.warning("upstream=%s concatenated message c%d to=%s expired incomplete after "
+                        "%gs: got parts %s of %d; %d failure receipts owed", g.system_id,
+                        g.group_id, g.dest_addr, self.reassembly_timeout,
+                        ",".join(map(str, g.received)), g.total, g.receipts_owed)
 
     async def _deliver_pending(self) -> None:
         targets = await self.store.read(upstream.targets_with_pending)
@@ -232,6 +333,11 @@ class UpstreamServer:
         log.info("upstream=%s %s %d delivered", conn.info.get("system_id"), item["kind"],
                  item["id"])
         return True
+
+
+def _join_parts(parts: list[tuple[bytes, int]]) -> str:
+    # Parts checked NUL-free alone can still join into U+0000 (a UTF-16 unit split in two).
+    return smstext.join_parts(parts).replace("\x00", "\ufffd")
 
 
 def _source_allowed(source: str, allowed: str) -> bool:

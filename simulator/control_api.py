@@ -1,7 +1,8 @@
 """The simulator's HTTP control API (FastAPI), served by uvicorn on the simulator's loop.
 
     POST   /mo                          a handset texts the gateway: {"from", "to"?, "text",
-                                        "data_coding"?} → 202 {"mo_ids": [...], ...}
+                                        "data_coding"?, "short_message_hex"?}
+                                        → 202 {"mo_ids": [...], ...}
     GET    /mo/{mo_id}                  delivery state of one injected MO part
     POST   /mo/{mo_id}/redeliver        send an acknowledged MO again (duplicate test)
     GET    /handsets/{msisdn}/inbox     what the handset received (``?since=<id>``)
@@ -41,8 +42,13 @@ class MoRequest(BaseModel):
                            description="short code the handset texts; default from config")
     text: str = Field(min_length=1, description="message text; long texts are split")
     data_coding: int | None = Field(
-        None, description="0 GSM 03.38, 3 Latin-1, 4 binary, 8 UCS2; default: GSM if the "
-                          "text fits, else UCS2")
+        None, ge=0, le=255,
+        description="0 GSM 03.38, 3 Latin-1, 4 binary, 8 UCS2; default: GSM if the text "
+                    "fits, else UCS2. With short_message_hex: any value 0-255")
+    short_message_hex: str | None = Field(
+        None, pattern=r"^([0-9A-Fa-f]{2})*$", max_length=508,
+        description="send exactly these octets (hex) as one deliver_sm with data_coding, as "
+                    "a real SMSC would; text is then only logged")
 
 
 class ThrottleRequest(BaseModel):
@@ -57,7 +63,9 @@ def create_app(sim: Simulator) -> FastAPI:
     @app.post("/mo", status_code=202)
     async def post_mo(req: MoRequest) -> dict[str, Any]:
         try:
-            ids = await sim.inject_mo(req.from_, req.to, req.text, data_coding=req.data_coding)
+            raw = None if req.short_message_hex is None else bytes.fromhex(req.short_message_hex)
+            ids = await sim.inject_mo(req.from_, req.to, req.text, data_coding=req.data_coding,
+                                      short_message=raw)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         first = sim.mo(ids[0]).params

@@ -55,7 +55,11 @@ class Handset:
         self.msisdn = msisdn
         self.inbox: list[InboxMessage] = []
         self._book = book
-        self._reassembler = Reassembler(timeout=book.reassembly_timeout)
+        # A phone gets each accepted part once (no SMSC redelivery to guard against), so a
+        # finished message frees its reference: the next one reusing it, even with the same
+        # text, is a new message.
+        self._reassembler = Reassembler(timeout=book.reassembly_timeout,
+                                        remember_completed=False)
         self._part_ids: dict[tuple[str, int, int], _PendingIds] = {}
 
     def receive(self, *, source_addr: str, payload: bytes, data_coding: int, message_id: str,

@@ -53,6 +53,7 @@ from gateway.smpp.session import BindRequested, NotAllowed, Role, SessionConfig,
 from gateway.smpp.text import (
     DC_GSM7,
     STAT_MESSAGE_STATE,
+    SplitResult,
     concat_from_sar,
     decode_text,
     format_receipt,
@@ -270,13 +271,16 @@ class Simulator:
         return self.handsets.get(msisdn)
 
     async def inject_mo(self, source: str, dest: str | None, text: str, *,
-                        data_coding: int | None = None) -> list[str]:
+                        data_coding: int | None = None,
+                        short_message: bytes | None = None) -> list[str]:
         """A handset ``source`` texts ``dest``: queue one deliver_sm per part and return their
         MO ids at once (delivery is asynchronous; see `wait_delivered`).
 
         Long texts are split with an 8-bit concatenation UDH, GSM 03.38 when the text fits
         it, else UCS2 (or the given data_coding: 0, 3, 4 or 8). Raises ValueError when the
-        text cannot be encoded that way.
+        text cannot be encoded that way. With ``short_message``, those exact octets go out
+        as one deliver_sm with ``data_coding`` as given (any value 0-255, default 0), as
+        real SMSCs send them; ``text`` is then only for the log.
         """
         if not self._started:
             raise RuntimeError("simulator is not running; call start() first")
@@ -286,13 +290,18 @@ class Simulator:
         for name, addr in (("source", source), ("dest", dest)):
             if len(addr) > 20:
                 raise ValueError(f"{name} {addr!r} is longer than 20 characters (SMPP 3.4)")
-        if data_coding is not None and data_coding not in KNOWN_DATA_CODINGS:
-            raise ValueError(f"data_coding {data_coding} is not one of "
-                             f"{sorted(KNOWN_DATA_CODINGS)}")
-        ref = self._concat_refs.get(source, self._ref_rng.randrange(256))
-        split = split_text(text, ref=ref, data_coding=data_coding)
-        if len(split.parts) > 1:
-            self._concat_refs[source] = (ref + 1) % 256
+        if short_message is not None:
+            if not 0 <= (data_coding or 0) <= 0xFF or len(short_message) > 254:
+                raise ValueError("raw short_message needs data_coding 0-255 and <= 254 octets")
+            split = SplitResult(data_coding or 0, 0, [bytes(short_message)])
+        else:
+            if data_coding is not None and data_coding not in KNOWN_DATA_CODINGS:
+                raise ValueError(f"data_coding {data_coding} is not one of "
+                                 f"{sorted(KNOWN_DATA_CODINGS)}")
+            ref = self._concat_refs.get(source, self._ref_rng.randrange(256))
+            split = split_text(text, ref=ref, data_coding=data_coding)
+            if len(split.parts) > 1:
+                self._concat_refs[source] = (ref + 1) % 256
         src_ton, src_npi = _ton_npi(source)
         dst_ton, dst_npi = _ton_npi(dest)
         ids: list[str] = []

@@ -1,7 +1,9 @@
 """Upstream applications that bind to our SMPP server: accounts, what we owe them.
 
 Two things wait for an application's bind, store-and-forward, in order: delivery receipts
-for the MTs it submitted (`upstream_outbox`) and MOs a rule forwarded to it (`forwards`).
+for the MTs it submitted (`upstream_outbox`, one per message_id it got: a concatenated
+submit's parts each have their own, see store/upstream_concat.py) and MOs a rule forwarded
+to it (`forwards`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from store import upstream_concat
 from store.models import forwards, inbound_messages, outbound_messages
 from store.models_upstream import upstream_accounts
+from store.models_upstream import upstream_concat_groups as concat_groups
+from store.models_upstream import upstream_concat_parts as concat_parts
 from store.models_upstream import upstream_outbox as outbox
 
 # Final states that produce a receipt for the submitting application.
@@ -39,7 +44,11 @@ def mark_submitted_by(conn: Connection, message_id: int, system_id: str) -> None
 
 
 def owe_receipt(conn: Connection, message_id: int, *, now: datetime) -> int | None:
-    """A message reached a final state: queue a receipt for the application that sent it."""
+    """A message reached a final state: queue a receipt for the application that sent it.
+
+    One receipt per message_id the application got: the MT's own id, or, for an MT joined
+    from a concatenated submit, one per part that asked for a receipt, each carrying that
+    part's id. Returns the number of receipts newly owed (None when none)."""
     msg = conn.execute(sa.select(
         outbound_messages.c.upstream, outbound_messages.c.status,
         outbound_messages.c.registered_delivery, outbound_messages.c.dest_addr,
@@ -50,16 +59,44 @@ def owe_receipt(conn: Connection, message_id: int, *, now: datetime) -> int | No
         return None
     if msg.status not in FINAL_STATES:
         return None
-    if conn.execute(sa.select(outbox.c.id).where(outbox.c.message_id == message_id)).first():
-        return None  # already owed (another part's receipt got here first)
-    payload = {"message_id": str(message_id), "status": msg.status,
-               "dest_addr": msg.dest_addr, "source_addr": msg.source_addr or "",
-               "submitted_at": msg.created_at.isoformat(), "done_at": now.isoformat(),
-               "error_code": msg.error_code or 0, "text": msg.text[:20], "parts": msg.parts}
+    submitted_parts = conn.execute(
+        sa.select(concat_parts.c.group_id, concat_parts.c.seq, concat_parts.c.text,
+                  concat_parts.c.registered_delivery, concat_parts.c.received_at)
+        .join(concat_groups, concat_groups.c.id == concat_parts.c.group_id)
+        .where(concat_groups.c.message_id == message_id).order_by(concat_parts.c.seq)).all()
+    common = {"system_id": msg.upstream, "status": msg.status, "dest_addr": msg.dest_addr,
+              "source_addr": msg.source_addr or "", "now": now,
+              "error_code": msg.error_code or 0, "message_id": message_id}
+    if not submitted_parts:
+        owed = owe_part_receipt(conn, receipt_for=str(message_id), text=msg.text,
+                                submitted_at=msg.created_at, parts=msg.parts, **common)
+        return None if owed is None else 1
+    count = 0
+    for p in submitted_parts:
+        if p.registered_delivery and owe_part_receipt(
+                conn, receipt_for=upstream_concat.part_message_id(p.group_id, p.seq),
+                text=p.text, submitted_at=p.received_at, **common) is not None:
+            count += 1
+    return count or None
+
+
+def owe_part_receipt(conn: Connection, *, system_id: str, receipt_for: str, status: str,
+                     dest_addr: str, source_addr: str, submitted_at: datetime, now: datetime,
+                     text: str, error_code: int = 0, error_text: str | None = None,
+                     message_id: int | None = None, parts: int = 1) -> int | None:
+    """Owe ``system_id`` one receipt for the id ``receipt_for`` it got; None if already owed
+    (another part's receipt of the same MT got here first)."""
+    if conn.execute(sa.select(outbox.c.id).where(outbox.c.receipt_for == receipt_for)).first():
+        return None
+    payload = {"message_id": receipt_for, "status": status, "dest_addr": dest_addr,
+               "source_addr": source_addr, "submitted_at": submitted_at.isoformat(),
+               "done_at": now.isoformat(), "error_code": error_code, "text": text[:20],
+               "parts": parts}
+    if error_text:
+        payload["error_text"] = error_text
     return int(conn.execute(outbox.insert().values(
-        system_id=msg.upstream, kind="receipt", message_id=message_id,
-        payload=json.dumps(payload),
-        created_at=now, attempts=0)).inserted_primary_key[0])
+        system_id=system_id, kind="receipt", message_id=message_id, receipt_for=receipt_for,
+        payload=json.dumps(payload), created_at=now, attempts=0)).inserted_primary_key[0])
 
 
 def pending_for(conn: Connection, system_id: str, limit: int = 100) -> list[dict[str, Any]]:

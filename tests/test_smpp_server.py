@@ -64,7 +64,12 @@ class App:
 
     def bind(self) -> None:
         self.client.connect()
-        self.client.bind_transceiver(system_id=APP, password=self.password)
+        # The password check (scrypt) can outlast the 0.2 s read tick on a busy machine.
+        self.client._socket.settimeout(10.0)
+        try:
+            self.client.bind_transceiver(system_id=APP, password=self.password)
+        finally:
+            self.client._socket.settimeout(0.2)
 
     def submit(self, text: bytes, to: str = PHONE) -> None:
         self.client.send_message(source_addr="10690", destination_addr=to,

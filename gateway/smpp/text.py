@@ -3,7 +3,8 @@
 References:
 - 3GPP TS 23.038 §6.2.1 (GSM 7-bit default alphabet) and §6.2.1.1 (extension table).
 - 3GPP TS 23.040 §9.2.3.24.1 / §9.2.3.24.8 (concatenation IEs, 8- and 16-bit reference).
-- SMPP 3.4 §5.2.19 (data_coding), §5.2.12 (esm_class UDHI), §5.3.2.22-24 (sar_* TLVs),
+- SMPP 3.4 §5.2.19 and 3GPP TS 23.038 §4 (data_coding, see `data_coding_scheme`),
+  SMPP 3.4 §5.2.12 (esm_class UDHI), §5.3.2.22-24 (sar_* TLVs),
   §5.3.2.35 (message_state) and Appendix B (delivery receipt text).
 
 SMPP data_coding 0 carries *unpacked* septets: one septet value per octet, so nothing here
@@ -13,7 +14,7 @@ packs 7-bit data.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -29,6 +30,7 @@ __all__ = [
     "RECEIPT_STATS",
     "STAT_MESSAGE_STATE",
     "ConcatInfo",
+    "DataCoding",
     "Expired",
     "MessageTooLong",
     "NotGsm7",
@@ -38,6 +40,7 @@ __all__ = [
     "choose_encoding",
     "concat_from_sar",
     "count_parts",
+    "data_coding_scheme",
     "decode_text",
     "encode_text",
     "format_receipt",
@@ -45,6 +48,7 @@ __all__ = [
     "gsm7_encode",
     "gsm7_septets",
     "is_gsm7",
+    "join_parts",
     "parse_receipt",
     "parse_udh",
     "split_text",
@@ -192,22 +196,112 @@ def encode_text(text: str, data_coding: int) -> bytes:
     raise ValueError(f"unsupported data_coding {data_coding}")
 
 
+class DataCoding(NamedTuple):
+    """How one data_coding value is read: the alphabet, the Python codec ("gsm7" for our
+    GSM 03.38 table) and, when the value is not decoded as its standard says (reserved,
+    compressed, no codec), a note saying so for the caller to log."""
+
+    alphabet: str
+    codec: str
+    note: str | None = None
+
+
+_GSM7 = DataCoding("gsm7", "gsm7")
+_OCTETS = DataCoding("8-bit data", "latin-1")  # binary shown one character per octet
+_UCS2 = DataCoding("ucs2", "utf-16-be")
+
+# SMPP 3.4 §5.2.19, values 0x00-0x0F (the SMPP table, not TS 23.038's, governs these).
+_SMPP_CODINGS: dict[int, DataCoding] = {
+    0x00: _GSM7,  # "SMSC default alphabet": GSM 03.38 for us
+    0x01: DataCoding("ia5", "ascii"),  # IA5 (CCITT T.50) / ASCII
+    0x02: _OCTETS,
+    0x03: DataCoding("latin-1", "latin-1"),
+    0x04: _OCTETS,
+    # JIS X 0208-1990: Japanese SMSCs send it Shift_JIS-encoded.
+    0x05: DataCoding("jis", "shift_jis"),
+    0x06: DataCoding("cyrillic", "iso8859_5"),
+    0x07: DataCoding("hebrew", "iso8859_8"),
+    0x08: _UCS2,
+    0x09: DataCoding("pictogram", "shift_jis",
+                     "pictogram encoding (dc 9) has no standard codec: read as Shift_JIS"),
+    0x0A: DataCoding("iso-2022-jp", "iso2022_jp"),  # ISO-2022-JP (music codes)
+    0x0D: DataCoding("extended-kanji-jis", "euc_jp"),  # JIS X 0212-1990, EUC-JP form
+    0x0E: DataCoding("ks-c-5601", "euc_kr"),  # KS C 5601, EUC-KR form
+}
+
+
+def _fallback(data_coding: object, why: str) -> DataCoding:
+    # TS 23.038 §4: "Any reserved codings shall be assumed to be the GSM 7 bit default
+    # alphabet (the same as codepoint 00000000) by a receiving entity."
+    return _GSM7._replace(note=f"data_coding {data_coding!r} {why}: read as GSM 7-bit")
+
+
+def _alphabet_bits(dc: int) -> DataCoding:
+    """Bits 3-2 of the general / automatic-deletion groups (TS 23.038 §4)."""
+    alphabet = (dc >> 2) & 0x03
+    if dc & 0x20:  # bit 5: compressed (TS 23.042), which no SMSC we know of sends
+        base = _OCTETS if alphabet != 0 else _GSM7
+        return base._replace(note=f"data_coding 0x{dc:02X} is compressed (TS 23.042), "
+                                  f"not decompressed: shown as {base.alphabet}")
+    if alphabet == 0:
+        return _GSM7
+    if alphabet == 1:
+        return _OCTETS
+    if alphabet == 2:
+        return _UCS2
+    return _fallback(dc, "has a reserved alphabet")
+
+
+def data_coding_scheme(data_coding: int) -> DataCoding:
+    """The alphabet of an SMPP data_coding value (SMPP 3.4 §5.2.19, 3GPP TS 23.038 §4).
+
+    0x00-0x0F: the SMPP table. 0x10-0x3F general data coding and 0x40-0x7F automatic
+    deletion (bits 3-2: GSM 7-bit / 8-bit / UCS2; bit 5 compressed), 0xC0-0xDF message
+    waiting (GSM 7-bit), 0xE0-0xEF message waiting (UCS2), 0xF0-0xFF data coding / message
+    class (bit 2: GSM 7-bit or 8-bit). Reserved values (0x0B, 0x0C, 0x0F, 0x80-0xBF, out of
+    range) fall back to GSM 7-bit as TS 23.038 tells a receiver to, with a note.
+    """
+    if not isinstance(data_coding, int) or not 0 <= data_coding <= 0xFF:
+        return _fallback(data_coding, "is out of range")
+    dc = data_coding
+    if dc <= 0x0F:
+        return _SMPP_CODINGS.get(dc) or _fallback(dc, "is reserved (SMPP 3.4 §5.2.19)")
+    if dc <= 0x7F:
+        return _alphabet_bits(dc)
+    if dc <= 0xBF:
+        return _fallback(dc, "is a reserved coding group (TS 23.038 §4)")
+    if dc <= 0xDF:
+        return _GSM7
+    if dc <= 0xEF:
+        return _UCS2
+    return _OCTETS if dc & 0x04 else _GSM7
+
+
 def decode_text(data: bytes, data_coding: int) -> str:
-    """Decode short_message / message_payload. Never raises on any bytes or data_coding."""
+    """Decode short_message / message_payload by `data_coding_scheme`. Never raises, on any
+    bytes and any data_coding: undecodable input becomes U+FFFD. Callers that log should
+    check ``data_coding_scheme(dc).note``, set when the value was not decoded as specified."""
     data = bytes(data)
-    if data_coding == DC_GSM7:
+    codec = data_coding_scheme(data_coding).codec
+    if codec == "gsm7":
         # Many SMSCs send Latin-1 with dc 0; octets >= 0x80 cannot be unpacked septets.
         if any(b >= 0x80 for b in data):
             return data.decode("latin-1")
         return gsm7_decode(data)
-    if data_coding == DC_UCS2:
-        # UTF-16 so surrogate pairs work; odd length and lone surrogates become U+FFFD.
-        return data.decode("utf-16-be", "replace")
-    if data_coding == DC_IA5:
-        return data.decode("ascii", "replace")
-    # 3 Latin-1; 2/4 8-bit binary shown as Latin-1; anything else best effort as Latin-1
-    # (latin-1 maps every octet, so this cannot fail).
-    return data.decode("latin-1", "replace")
+    # utf-16-be for UCS2 so surrogate pairs work; odd length, lone surrogates and every other
+    # codec's undecodable sequences become U+FFFD. latin-1 (octets) maps every byte.
+    return data.decode(codec, "replace")
+
+
+def join_parts(parts: Sequence[tuple[bytes, int]]) -> str:
+    """The whole text of a concatenated message from its parts' (user data, data_coding), in
+    order. Parts sharing one data_coding are joined as octets first and decoded once, so a
+    character a sender split across two parts (a GSM escape pair, a UTF-16 surrogate pair:
+    smpplib splits at any octet) comes out whole."""
+    codings = {dc for _, dc in parts}
+    if len(codings) == 1:
+        return decode_text(b"".join(bytes(data) for data, _ in parts), codings.pop())
+    return "".join(decode_text(data, dc) for data, dc in parts)
 
 
 # --- splitting (TS 23.040 §9.2.3.24.1) ------------------------------------------------------
@@ -390,11 +484,16 @@ class Reassembler:
     Groups are keyed by (key, ref, total). Completed groups are remembered for ``timeout``
     seconds so that a redelivered part (same seq, same text) of an already joined message
     is ignored instead of opening a new group that would later expire as "incomplete".
+    A receiver that never sees redeliveries (a handset: the SMSC delivers each accepted part
+    once) passes ``remember_completed=False``: a completed message then frees its reference
+    at once, and an identical message reusing it is joined again.
     """
 
-    def __init__(self, timeout: float = 60.0, max_groups: int = 10_000) -> None:
+    def __init__(self, timeout: float = 60.0, max_groups: int = 10_000, *,
+                 remember_completed: bool = True) -> None:
         self.timeout = timeout
         self.max_groups = max_groups
+        self.remember_completed = remember_completed
         self._groups: dict[tuple[Hashable, int, int], _Group] = {}
         self._done: dict[tuple[Hashable, int, int], tuple[float, dict[int, str]]] = {}
         self._evicted: list[Expired] = []
@@ -427,7 +526,8 @@ class Reassembler:
         if len(group.parts) < group.total:
             return None
         del self._groups[gkey]
-        self._done[gkey] = (now, group.parts)
+        if self.remember_completed:
+            self._done[gkey] = (now, group.parts)
         return "".join(group.parts[s] for s in range(1, group.total + 1))
 
     def expire(self, now: float) -> list[Expired]:

@@ -71,3 +71,14 @@ def test_redelivered_part_does_not_duplicate() -> None:
         h.receive(source_addr="s", payload=payload, data_coding=0, message_id=f"m{i}",
                   concat=info, now=1.0)
     assert [m.text for m in h.inbox] == ["x" * 200]
+
+
+async def test_identical_long_messages_reusing_a_reference_both_arrive(sim: Simulator) -> None:
+    # Issue 8: the second message (same ref 77, same text) was acknowledged with DELIVRD but
+    # silently never reached the inbox, taken as a redelivery of the first.
+    first = await _send_parts(sim, "8613900000004", GSM_LONG, shuffle=False)
+    second = await _send_parts(sim, "8613900000004", GSM_LONG, shuffle=False)
+    msgs = await sim.wait_for_inbox("8613900000004", 2)
+    assert [m.text for m in msgs] == [GSM_LONG, GSM_LONG]
+    assert [list(m.message_ids) for m in msgs] == [first, second]
+    assert sim.handset("8613900000004").incomplete == 0

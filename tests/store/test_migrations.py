@@ -62,3 +62,21 @@ def test_migration_matches_models(db_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def test_receipts_owed_before_0009_keep_their_message_id(db_url: str) -> None:
+    """0009 keys owed receipts by the id the application got: old rows get their MT id."""
+    upgrade(db_url, "0008_mo_identity")
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO upstream_outbox (system_id, kind, message_id, payload, created_at,"
+                " attempts) VALUES ('crm', 'receipt', 42, '{}', '2026-11-24 10:00:00', 0)")
+        upgrade(db_url)
+        with engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT message_id, receipt_for FROM upstream_outbox").one()
+    finally:
+        engine.dispose()
+    assert tuple(row) == (42, "42")
