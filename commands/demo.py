@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from commands.pins import hash_pin
+from common.phones import canonical
 from store.domain import accounts
 from store.domain import products as product_repo
 from store.models import products, topics
@@ -101,6 +102,8 @@ def load_demo_data(conn: Connection, *, now: datetime) -> dict[str, Any]:
     for spec in _accounts(now):
         spec = dict(spec)
         pin = spec.pop("pin")
+        if spec["phone"] is not None:  # through the one normaliser, like every entry point
+            spec["phone"] = canonical(spec["phone"])
         row = accounts.by_account_no(conn, spec["account_no"])
         if row is None:
             if spec["role"] == "retailer":

@@ -71,7 +71,9 @@ LENIENCY = [
     "on 15 January is today). An impossible date, a future date, or one more than "
     "`SMSGW_MAX_BACKDATE_DAYS` (default 31) days ago is E02 naming the date.",
     "Accounts, topics, serials and CFM codes are case-insensitive (upper-cased). A new phone "
-    "keeps its leading `+`; `-` and spaces inside it are dropped.",
+    "may be written in any form: `+86 136-0000-0099`, `008613600000099`, `8613600000099` and "
+    "`13600000099` are one phone, kept as E.164 digits without `+` (`8613600000099`); a "
+    "national number is read in the country of `SMSGW_DEFAULT_COUNTRY` (default 86).",
     "`STOP`, `TD`, `退订` or `UNSUB` alone, and `UNSUB ALL` / `全部` / `所有`, unsubscribe from "
     "everything.",
     "`Q SALES` takes `day`/`today`/`日`/`今日`/`今天` or `month`/`月`/`本月`; Chinese subjects "

@@ -20,7 +20,8 @@ Where protocol.md is silent the parser decides as follows (docs/commands.md list
     SMSGW_MAX_BACKDATE_DAYS (default 31) days ago, is E02 naming the date.
   * Product codes are checked by `common.fields.product_code` (4 digits), as in the API.
   * Accounts, topics, serials and CFM codes are upper-cased (case-insensitive, like
-    keywords); a phone keeps its leading `+` and loses `-` and inner spaces.
+    keywords); a phone is read by common.phones.canonical (E.164 digits without `+`, a
+    national number in SMSGW_DEFAULT_COUNTRY), so every written form is one phone.
   * Bare `UNSUB`, `STOP`, `TD`, `退订` and `UNSUB ALL` / `全部` / `所有` → topic None (all).
   * `HELP <word>` looks only at the first word; `HELP ORD please` is help for ORD.
   * Extra arguments anywhere else are E02 ("unexpected '...'"), so `CAN <PIN> 12 13` is not
@@ -38,6 +39,7 @@ from commands.parsed import Item, Parsed, ParseError
 from commands.registry import REGISTRY, Registry
 from commands.templates import LANGS, render
 from common.fields import FieldError, product_code, report_date
+from common.phones import canonical_or_none
 
 MAX_QTY = {"ORD": 9999, "MOD": 9999, "SAL": 99999, "STK": 99999}
 
@@ -49,7 +51,6 @@ _ACCOUNT = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 _SERIAL = re.compile(r"[A-Za-z0-9]{6,20}")
 _CFM_CODE = re.compile(r"[A-Za-z0-9]{4,10}")
 _TOPIC = re.compile(r"[A-Za-z0-9_\u4e00-\u9fff]{1,20}")
-_PHONE = re.compile(r"\+?[0-9]{5,15}")
 _SUB = re.compile(r"(\S+?) ?(?:([0-9]{1,2}) ?[\-~–—至到] ?([0-9]{1,2}))?")
 _WINDOW = re.compile(r"([0-9]{1,2})[\-~–—至到]([0-9]{1,2})")
 _Q = re.compile(r"(SALES|SALE|STOCK|ROUTE|销量|销售|库存|线路|路线) ?(.*)", re.I | re.A)
@@ -374,8 +375,9 @@ def _chg(rest: str, today: date, registry: Registry) -> dict[str, Any]:
     pin = _pin(t, 0)
     if len(t) < 2:
         raise _Fail("err_missing", arg="phone")
-    phone = "".join(t[1:]).replace("-", "")
-    if not _PHONE.fullmatch(phone):
+    # The one normaliser (common.phones): `+86 136-0000-0099` is the handset 8613600000099.
+    phone = canonical_or_none(" ".join(t[1:]))
+    if phone is None:
         raise _Fail("err_phone", value=" ".join(t[1:]))
     return {"pin": pin, "phone": phone}
 

@@ -8,7 +8,9 @@ national-prefix and country-code rules of 240 regions are not something to hand-
 
 A national number is read in the service's default country, ``SMSGW_DEFAULT_COUNTRY`` (a
 country calling code, default 86). We check that a number is *possible* (right length for its
-country), not that it is *valid* (allocated range): test ranges and new ranges must work.
+country), not that it is *valid* (allocated range): test ranges and new ranges must work;
+validity only decides between the national and the international reading of bare digits.
+A local number without its area code (``10086``-style service numbers) is not a phone.
 """
 
 from __future__ import annotations
@@ -44,9 +46,20 @@ def canonical(raw: str, *, international: bool = False, country: int | None = No
     """E.164 digits of `raw`, or InvalidPhoneNumber saying why not.
 
     `international` is the SMPP hint (TON=1): the digits already start with a country code.
-    Without it, a number is read as national in `country` (default: the service's), unless it
-    starts with '+' or '00', or is too long to be national but starts with a country code.
+    Without it, a number starting with '+' or '00' is international; other digits are read
+    both as a national number of `country` (default: the service's) and as an international
+    number missing its '+'. A *valid* reading (an allocated range) wins, national first, so
+    ``13800000001`` is Chinese and ``4915112345678`` German; when neither is valid, a
+    *possible* one (right length: test and new ranges) is taken, national first.
     """
+    return _canonical(str(raw), international,
+                      default_country() if country is None else country)
+
+
+# ~100 µs a parse; MO intake, the simulator and bulk sends see the same numbers again and
+# again. Keyed by the resolved country, so a changed setting is never served stale.
+@lru_cache(maxsize=65536)
+def _canonical(raw: str, international: bool, cc: int) -> str:
     text = _SEPARATORS.sub("", str(raw))
     if not text:
         raise InvalidPhoneNumber(f"no phone number given; write it as {_EXAMPLE}")
@@ -57,27 +70,60 @@ def canonical(raw: str, *, international: bool = False, country: int | None = No
         raise InvalidPhoneNumber(
             f"{raw!r} is not a phone number: only digits, spaces, '-' and a leading '+' "
             f"are allowed; write it as {_EXAMPLE}")
-    cc = default_country() if country is None else country
-    if international and not text.startswith("+"):
-        text = "+" + text
-    number = _parse(text, cc)
-    if number is None and not text.startswith("+"):
-        number = _parse("+" + text, cc)  # e.g. 4915112345678: a foreign number without '+'
+    readings = [_parse("+" + digits, cc)] if international or text.startswith("+") else \
+        [_parse(digits, cc), _parse("+" + digits, cc)]
+    found = [n for n in readings if isinstance(n, phonenumbers.PhoneNumber)]
+    number = next((n for n in found if phonenumbers.is_valid_number(n)), None) or \
+        next(iter(found), None)
     if number is None:
-        raise InvalidPhoneNumber(
-            f"{raw!r} is not a possible phone number (wrong length for its country); "
-            f"write it as {_EXAMPLE}")
+        why = next((r for r in readings if isinstance(r, str)), "not a possible phone number")
+        raise InvalidPhoneNumber(f"{raw!r} is {why}; write it as {_EXAMPLE}")
     # format_number keeps a national number's leading zero (Italy), national_number does not.
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
-def _parse(text: str, cc: int) -> phonenumbers.PhoneNumber | None:
+_REASONS = {
+    phonenumbers.ValidationResult.TOO_SHORT: "too short for a phone number",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
+        "too short: a local number needs its area code",
+    phonenumbers.ValidationResult.TOO_LONG: "too long for a phone number",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "the wrong length for a phone number",
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "not a phone number (no such country code)",
+}
+
+
+_PARSE_ERRORS = {
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+        "not a phone number (no country has that calling code)",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short for a phone number",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short for a phone number",
+    phonenumbers.NumberParseException.TOO_LONG: "too long for a phone number",
+}
+
+
+def _parse(text: str, cc: int) -> phonenumbers.PhoneNumber | str:
+    """`text` as a complete, possible number of region `cc` (or with its own '+' code), or
+    why not. A reading that drops digits other than the country code and the trunk prefix
+    (libphonenumber strips Chinese carrier-select codes such as 12593) is refused: a
+    typo must not become a different, shorter number."""
     region = phonenumbers.region_code_for_country_code(cc)
     try:
         number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return None
-    return number if phonenumbers.is_possible_number(number) else None
+    except phonenumbers.NumberParseException as exc:
+        return _PARSE_ERRORS.get(exc.error_type, "not a phone number")
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return _REASONS.get(reason, "not a possible phone number")
+    nsn = phonenumbers.national_significant_number(number)
+    digits = text.lstrip("+")
+    own_cc = str(number.country_code)
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(
+        phonenumbers.region_code_for_number(number) or region)
+    trunk = (meta.national_prefix or "") if meta is not None else ""
+    if not digits.endswith(nsn) or \
+            digits[:len(digits) - len(nsn)] not in ("", trunk, own_cc, own_cc + trunk):
+        return "not a phone number as written (reading it would drop digits)"
+    return number
 
 
 def canonical_or_none(raw: str, **kw: bool | int | None) -> str | None:

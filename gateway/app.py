@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from commands.guards import RateLimiter
 from commands.rules import RuleCache, default_rules_path, seed_from_yaml
+from common.phones import default_country
 from gateway.config import Settings
 from gateway.dispatcher import Dispatcher
 from gateway.esme import EsmeClient, SmscEndpoint
@@ -45,6 +46,7 @@ class Gateway:
 
     async def start(self, *, api: bool = True) -> None:
         s = self.settings
+        default_country()  # a bad SMSGW_DEFAULT_COUNTRY stops the start, not the first MO
         self.store = await asyncio.to_thread(Store.open, s.database_url)
         log.info("store ready: %s", _redact(self.store.url))
         released = await self.store.write(lambda c: outbound.release_claims(

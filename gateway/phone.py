@@ -27,6 +27,8 @@ from typing import IO, Any
 
 import httpx
 
+from common.phones import canonical
+
 DEFAULT_CONTROL_URL = f"http://127.0.0.1:{os.environ.get('SMSGW_SIM_CONTROL_PORT', '2776')}"
 DEFAULT_TO = os.environ.get("SMSGW_SOURCE_ADDR", "10690")
 DEFAULT_SEND_WAIT = 5.0  # seconds --send waits for replies when --wait is not given
@@ -270,9 +272,11 @@ async def run_phone(msisdn: str, *, control_url: str = DEFAULT_CONTROL_URL,
     """
     out = _writer(stdout or sys.stdout)
     err = _writer(stderr or sys.stderr)
-    msisdn = msisdn.strip().lstrip("+")
-    if not msisdn or not msisdn.isdigit() or len(msisdn) > 20:
-        err(f"smsgw phone: {msisdn!r} is not a phone number (digits, e.g. 8613800000001)")
+    try:
+        # The handset is its canonical number: `+86 138-0000-0001` is 8613800000001.
+        msisdn = canonical(msisdn)
+    except ValueError as exc:  # a bad number, or a bad SMSGW_DEFAULT_COUNTRY
+        err(f"smsgw phone: {exc}")
         return 2
     async with httpx.AsyncClient(base_url=control_url, timeout=5.0) as http:
         phone = Phone(msisdn, http, to=to, write=out, poll_interval=poll_interval)
@@ -350,7 +354,9 @@ def add_phone_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="An interactive handset against a running gateway's simulator: type an "
                     "SMS, see the reply and any notices as they arrive.",
         epilog=PHONE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("msisdn", help="this handset's number, e.g. 8613800000001")
+    p.add_argument("msisdn", help="this handset's number in any form, e.g. 8613800000001, "
+                                  "'+86 138-0000-0001' or 13800000001 (national numbers "
+                                  "are read in SMSGW_DEFAULT_COUNTRY, default 86)")
     p.add_argument("--control-url", default=DEFAULT_CONTROL_URL,
                    help=f"simulator control API (default {DEFAULT_CONTROL_URL})")
     p.add_argument("--to", default=DEFAULT_TO,

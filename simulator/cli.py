@@ -10,6 +10,7 @@ import signal
 import sys
 from typing import Any
 
+from common.phones import default_country
 from simulator.config import (
     DEFAULT_CONTROL_PORT,
     DEFAULT_PORT,
@@ -44,6 +45,9 @@ control API (default http://127.0.0.1:{DEFAULT_CONTROL_PORT}):
 environment (flags win over environment, environment over --config):
   {ENV_VARS['port']}, {ENV_VARS['control_port']}, {ENV_VARS['host']},
   {ENV_VARS['receipt_delay']}, {ENV_VARS['seed']}
+  SMSGW_DEFAULT_COUNTRY (default 86): the country of national numbers, shared with the
+    gateway: a handset written +86 138-0000-0001, 13800000001 or 8613800000001 is one
+    handset
 
 config file (YAML or JSON), every key optional:
   port: 2775
@@ -154,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         config = config_from_args(args)
-    except ConfigError as exc:
+        default_country()  # a bad SMSGW_DEFAULT_COUNTRY stops here, not at the first MO
+    except (ConfigError, ValueError) as exc:
         print(f"smsgw simulator: {exc}", file=sys.stderr)
         return 2
     try:

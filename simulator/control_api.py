@@ -5,7 +5,8 @@
                                         → 202 {"mo_ids": [...], ...}
     GET    /mo/{mo_id}                  delivery state of one injected MO part
     POST   /mo/{mo_id}/redeliver        send an acknowledged MO again (duplicate test)
-    GET    /handsets/{msisdn}/inbox     what the handset received (``?since=<id>``)
+    GET    /handsets/{msisdn}/inbox     what the handset received (``?since=<id>``); any
+                                        written form of a number is the same handset
     DELETE /handsets/{msisdn}/inbox     empty it
     GET    /stats                       counters (binds, submits, receipts, MOs)
     POST   /faults/drop                 close every SMPP connection abruptly
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.phones import canonical_or_none
 from gateway.http_server import EmbeddedHttpServer
 
 if TYPE_CHECKING:
@@ -37,7 +39,8 @@ class MoRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     from_: str = Field(alias="from", min_length=1, max_length=20,
-                       description="the handset's MSISDN, e.g. 8613800000001")
+                       description="the handset's MSISDN in any form, e.g. 8613800000001, "
+                                   "+86 138-0000-0001 or 13800000001 (SMSGW_DEFAULT_COUNTRY)")
     to: str | None = Field(None, min_length=1, max_length=20,
                            description="short code the handset texts; default from config")
     text: str = Field(min_length=1, description="message text; long texts are split")
@@ -62,15 +65,18 @@ def create_app(sim: Simulator) -> FastAPI:
 
     @app.post("/mo", status_code=202)
     async def post_mo(req: MoRequest) -> dict[str, Any]:
+        # A handset is one number however it is written: it texts from its canonical form,
+        # as an SMSC presents it (an alphanumeric sender is taken as written).
+        source = canonical_or_none(req.from_) or req.from_
         try:
             raw = None if req.short_message_hex is None else bytes.fromhex(req.short_message_hex)
-            ids = await sim.inject_mo(req.from_, req.to, req.text, data_coding=req.data_coding,
+            ids = await sim.inject_mo(source, req.to, req.text, data_coding=req.data_coding,
                                       short_message=raw)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         first = sim.mo(ids[0]).params
         return {"mo_ids": ids, "parts": len(ids), "data_coding": first["data_coding"],
-                "from": req.from_, "to": first["destination_addr"]}
+                "from": source, "to": first["destination_addr"]}
 
     @app.get("/mo/{mo_id}")
     async def get_mo(mo_id: str) -> dict[str, Any]:

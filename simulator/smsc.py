@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from common.phones import canonical_or_none
 from gateway.smpp import status as st
 from gateway.smpp.codec import Pdu
 from gateway.smpp.connection import (
@@ -267,8 +268,10 @@ class Simulator:
     # -- public API for tests and the control API --------------------------------------------------
 
     def handset(self, msisdn: str) -> Handset:
-        """The virtual handset of ``msisdn`` (created on first use)."""
-        return self.handsets.get(msisdn)
+        """The virtual handset of ``msisdn`` (created on first use). Every written form of a
+        number (``+86 138-0000-0001``, ``13800000001``) is one handset, keyed by the one
+        canonical form (common.phones, SMSGW_DEFAULT_COUNTRY); other addresses as written."""
+        return self.handsets.get(canonical_or_none(msisdn) or msisdn)
 
     async def inject_mo(self, source: str, dest: str | None, text: str, *,
                         data_coding: int | None = None,

@@ -196,8 +196,8 @@ def list_messages(conn: Connection, *, direction: str, phone: str | None = None,
 
 def interactions(conn: Connection, phone: str, *, since: datetime | None = None,
                  limit: int = 1000) -> list[dict[str, Any]]:
-    """Every MO from and MT to ``phone``, oldest first (ties: MO before its reply)."""
-    phone = phone.lstrip("+")
+    """Every MO from and MT to ``phone`` (canonical: the caller normalises), oldest first
+    (ties: MO before its reply)."""
     mo, mt = inbound_messages, outbound_messages
     q_in = sa.select(mo.c.id, mo.c.received_at.label("at"), mo.c.text, mo.c.status,
                      mo.c.command, mo.c.connection).where(mo.c.source_addr == phone)

@@ -541,6 +541,26 @@ events = Table(
 )
 
 
+# Rows that collided when migration 0007 rewrote every phone to its one form: each row set
+# aside (an account unbound, a duplicate subscription/opt-out/tag removed) or a value that is
+# no phone number, copied whole as JSON, with the row that kept the number.
+
+phone_conflicts = Table(
+    "phone_conflicts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("table_name", String(64), nullable=False),
+    Column("column_name", String(64), nullable=False),
+    Column("row_id", BigInteger, nullable=False),
+    Column("old_value", String(64), nullable=False),
+    Column("canonical", String(32), nullable=True),  # NULL: not a phone number
+    Column("kept_row_id", BigInteger, nullable=True),
+    Column("action", String(16), nullable=False),  # unbound, removed, unparsable
+    Column("row", Text, nullable=False),  # JSON
+    Column("at", UTCDateTime, nullable=False),
+)
+
+
 # The SMPP server side's tables live in their own module on this metadata (migration 0006).
 from store import models_upstream  # noqa: E402, F401
 

@@ -95,6 +95,8 @@ def cfm(ctx: Context, parsed: Parsed, sender: Row | None) -> Outcome:
     phone_changes.confirm(ctx.conn, change.id)
     notices = []
     if old_phone:
+        # Subscriptions, the opt-out and tags follow the person to the new number.
+        phone_changes.move_phone_rows(ctx.conn, old_phone, ctx.phone)
         notices.append(Notice(old_phone, text(parsed, "cfm_old_notice",
                                               account=account.account_no, phone=ctx.phone),
                               PRIORITY_ALERT))

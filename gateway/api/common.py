@@ -11,6 +11,7 @@ from fastapi import Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from common.phones import Msisdn
 from gateway.api.errors import ApiError
 from store.admin import rows_to_csv
 
@@ -19,6 +20,12 @@ MAX_ID = 2**63 - 1  # BIGINT; larger numbers would overflow the driver, not find
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+# A phone number in a path or query: any written form, canonical inside (422 says how to
+# write it). Bodies use common.phones.Msisdn directly.
+_PHONE_DOC = "a phone number in any form: 8613800000001, +86 138-0000-0001, 13800000001"
+PhonePath = Annotated[Msisdn, Path(max_length=32, description=_PHONE_DOC)]
+PhoneQuery = Annotated[Msisdn | None, Query(max_length=32, description=_PHONE_DOC)]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"page size, at most {MAX_LIMIT}")]
 Cursor = Annotated[str | None, Query(max_length=64,

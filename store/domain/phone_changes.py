@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from store.models import phone_changes
+from store.models import opt_outs, phone_changes, phone_tags, subscriptions
 
 VALIDITY = timedelta(minutes=10)
 # Wrong CFM codes a pending change tolerates before it is expired (10^6 codes, 10 minutes).
@@ -72,3 +72,31 @@ def count_wrong_code(conn: Connection, change_id: int) -> int:
 
 def confirm(conn: Connection, change_id: int) -> None:
     set_status(conn, change_id, "confirmed")
+
+
+def move_phone_rows(conn: Connection, old_phone: str, new_phone: str) -> dict[str, int]:
+    """Move what is keyed by the account's old number to its new one (a confirmed CHG):
+    topic subscriptions (with their windows), the opt-out, rule tags. Returns the rows moved
+    per table.
+
+    Everything else about the account (PIN lockout, notice window, orders) hangs off the
+    account id and moves with `accounts.bind_phone`. Where the new number already has the same
+    row (it subscribed to the topic, or said STOP, before the move), the new number's row is
+    kept and the old duplicate is dropped: the person is still subscribed (or opted out)
+    once, never twice. An opt-out moves too: the person asked not to be texted.
+    """
+    moved = {}
+    for table, key in ((subscriptions, subscriptions.c.topic_id), (phone_tags, phone_tags.c.tag)):
+        have = sa.select(key).where(table.c.phone == new_phone).scalar_subquery()
+        conn.execute(table.delete().where(table.c.phone == old_phone, key.in_(have)))
+        moved[table.name] = conn.execute(
+            table.update().where(table.c.phone == old_phone).values(phone=new_phone)).rowcount
+    new_opted = conn.execute(sa.select(opt_outs.c.id).where(opt_outs.c.phone == new_phone)).first()
+    if new_opted is not None:
+        conn.execute(opt_outs.delete().where(opt_outs.c.phone == old_phone))
+        moved[opt_outs.name] = 0
+    else:
+        moved[opt_outs.name] = conn.execute(
+            opt_outs.update().where(opt_outs.c.phone == old_phone).values(phone=new_phone)
+        ).rowcount
+    return moved

@@ -151,9 +151,13 @@ SUCCESS = [
     ("退订", "UNSUB", {"topic": None}),
     ("退订。", "UNSUB", {"topic": None}),
     ("退订全部", "UNSUB", {"topic": None}),
-    ("CHG 123456 13912345678", "CHG", {"pin": "123456", "phone": "13912345678"}),
-    ("CHG 123456 +86 139-1234-5678", "CHG", {"pin": "123456", "phone": "+8613912345678"}),
-    ("改号123456 +8613912345678", "CHG", {"pin": "123456", "phone": "+8613912345678"}),
+    # Every written form of a phone is its one canonical form (common.phones).
+    ("CHG 123456 13912345678", "CHG", {"pin": "123456", "phone": "8613912345678"}),
+    ("CHG 123456 +86 139-1234-5678", "CHG", {"pin": "123456", "phone": "8613912345678"}),
+    ("CHG 123456 +86 136-0000-0099", "CHG", {"pin": "123456", "phone": "8613600000099"}),
+    ("CHG 123456 008613912345678", "CHG", {"pin": "123456", "phone": "8613912345678"}),
+    ("改号123456 +8613912345678", "CHG", {"pin": "123456", "phone": "8613912345678"}),
+    ("CHG 123456 +44 7911 123456", "CHG", {"pin": "123456", "phone": "447911123456"}),
     ("CFM 4821", "CFM", {"code": "4821"}),
     ("qr ab12cd", "CFM", {"code": "AB12CD"}),
 ]
@@ -381,6 +385,8 @@ MALFORMED = [
     ("UNSUB SALES NEWS", "E02", "err_extra", {"value": "NEWS"}),
     ("CHG 123456", "E02", "err_missing", {"arg": "phone"}),
     ("CHG 123456 1391234567x", "E02", "err_phone", {"value": "1391234567X"}),
+    ("CHG 123456 12", "E02", "err_phone", {"value": "12"}),  # too short for a phone
+    ("CHG 123456 10086", "E02", "err_phone", {"value": "10086"}),  # a local service number
     ("CFM", "E02", "err_missing", {"arg": "confirm_code"}),
     ("CFM 12", "E02", "err_cfm_code", {"value": "12"}),
 ]

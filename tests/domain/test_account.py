@@ -169,6 +169,36 @@ def test_chg_then_cfm_moves_phone(conn: Connection, world: dict, lang: str) -> N
     assert send(conn, PH_NEW, "CFM", lang, code=code).error == "E09"
 
 
+def test_confirmed_chg_moves_subscriptions_opt_out_and_tags(conn: Connection, world: dict,
+                                                            lang: str) -> None:
+    from store.models import opt_outs, phone_tags, subscriptions, topics
+
+    topic = {r.code: r.id for r in conn.execute(sa.select(topics.c.code, topics.c.id))}
+    conn.execute(subscriptions.insert(), [
+        {"phone": PH_S1, "topic_id": topic["OUTAGE"], "window_start": 8, "window_end": 20,
+         "created_at": NOW},
+        {"phone": PH_S1, "topic_id": topic["BILL"], "window_start": None, "window_end": None,
+         "created_at": NOW},
+        # The new number already follows BILL itself: kept once, its own row.
+        {"phone": PH_NEW, "topic_id": topic["BILL"], "window_start": 9, "window_end": 17,
+         "created_at": NOW},
+    ])
+    conn.execute(phone_tags.insert(), [{"phone": PH_S1, "tag": "vip", "created_at": NOW}])
+    conn.execute(opt_outs.insert().values(phone=PH_S1, at=NOW))
+    out = send(conn, PH_S1, "CHG", lang, pin=PIN, phone=PH_NEW)
+    code = _code_in(out.notices[0].text)
+    assert_ok(send(conn, PH_NEW, "CFM", lang, code=code), lang, "S1")
+
+    def rows(table, *cols):  # type: ignore[no-untyped-def]
+        return sorted(tuple(r) for r in conn.execute(sa.select(*cols)))
+
+    assert rows(subscriptions, subscriptions.c.phone, subscriptions.c.topic_id,
+                subscriptions.c.window_start) == sorted(
+        [(PH_NEW, topic["OUTAGE"], 8), (PH_NEW, topic["BILL"], 9)])
+    assert rows(phone_tags, phone_tags.c.phone, phone_tags.c.tag) == [(PH_NEW, "vip")]
+    assert rows(opt_outs, opt_outs.c.phone) == [(PH_NEW,)]
+
+
 def test_cfm_expired_e09(conn: Connection, world: dict, lang: str) -> None:
     out = send(conn, PH_S1, "CHG", lang, pin=PIN, phone=PH_NEW)
     code = _code_in(out.notices[0].text)

@@ -74,6 +74,22 @@ def test_settings(conn: Connection) -> None:
     assert settings.get(conn, "x") == "y"
 
 
+def test_demo_phones_are_canonical_whatever_the_default_country(
+        conn: Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    from common import phones
+
+    monkeypatch.setenv(phones.DEFAULT_COUNTRY_ENV, "44")
+    phones.default_country.cache_clear()
+    try:
+        summary = load_demo_data(conn, now=datetime(2025, 1, 6, 4, 0, tzinfo=UTC))
+    finally:
+        monkeypatch.undo()
+        phones.default_country.cache_clear()
+    stored = sorted(p for p in conn.execute(sa.select(accounts_t.c.phone)).scalars() if p)
+    assert stored == sorted(a["phone"] for a in summary["accounts"] if a["phone"][0] != "(")
+    assert "8613800000001" in stored and all(p.isdigit() for p in stored)
+
+
 def test_demo_data_idempotent_and_usable(conn: Connection) -> None:
     now = datetime(2025, 1, 6, 4, 0, tzinfo=UTC)
     summary = load_demo_data(conn, now=now)

@@ -15,7 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.engine import Connection
 
 from commands.pins import hash_pin
-from gateway.api.common import Cursor, IdPath, Limit, Page, clean, decode_cursor, page
+from common.phones import Msisdn
+from gateway.api.common import (
+    Cursor,
+    IdPath,
+    Limit,
+    Page,
+    PhoneQuery,
+    clean,
+    decode_cursor,
+    page,
+)
 from gateway.api.deps import Caller, Gw
 from gateway.api.errors import ApiError, not_found
 from store.domain import accounts as repo
@@ -30,7 +40,6 @@ MONEY = 10**15  # cents; far beyond any real balance, well inside BIGINT
 Role = Literal["retailer", "subscriber", "manager"]
 Lang = Literal["zh", "en"]
 Cents = Annotated[int, Field(ge=-MONEY, le=MONEY)]
-Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{3,20}$")]
 Pin = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="6 digits")]
 HhMm = Annotated[str, Field(pattern=HHMM)]
 Short = Annotated[str, Field(min_length=1, max_length=64)]
@@ -41,7 +50,9 @@ class _Fields(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=128)
     role: Role | None = None
-    phone: Phone | None = None
+    phone: Msisdn | None = Field(default=None, max_length=32,
+                                 description="any form, e.g. +86 138-0000-0001; stored "
+                                             "canonical (8613800000001)")
     lang: Lang | None = None
     region: Short | None = None
     route: Short | None = None
@@ -60,11 +71,6 @@ class _Fields(BaseModel):
     balance_low_cents: Cents | None = None
     value_band: Annotated[str, Field(max_length=16)] | None = None
     active: bool | None = None
-
-    @field_validator("phone")
-    @classmethod
-    def _digits(cls, v: str | None) -> str | None:
-        return v.lstrip("+") if v else v
 
 
 # Columns that must not become NULL (a PATCH with null for them is refused).
@@ -132,7 +138,7 @@ async def list_accounts(
     gw: Gw, _: Caller, limit: Limit = 100, cursor: Cursor = None,
     role: Role | None = None, route: Annotated[str | None, Query(max_length=64)] = None,
     active: bool | None = None, sms_ordering: bool | None = None,
-    phone: Annotated[str | None, Query(max_length=32)] = None,
+    phone: PhoneQuery = None,
     q: Annotated[str | None, Query(max_length=64, description="name or account_no contains")
                  ] = None,
 ) -> Page:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 
-from gateway.api.common import CSV_RESPONSE, IdQuery, csv_response
+from gateway.api.common import CSV_RESPONSE, IdQuery, PhonePath, csv_response
 from gateway.api.deps import Caller, Gw
 from store import admin
 
@@ -102,11 +102,12 @@ async def serial_events_csv(gw: Gw, _: Caller, account_id: IdQuery = None, route
 
 @router.get("/phones/{phone}/interactions")
 async def interactions(
-    gw: Gw, _: Caller, phone: Annotated[str, Path(pattern=r"^\+?[0-9]{3,20}$")],
+    gw: Gw, _: Caller, phone: PhonePath,
     since: Annotated[AwareDatetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
-    """Every MO from and MT to the phone, oldest first."""
+    """Every MO from and MT to the phone, oldest first; any written form of the number
+    finds the same rows."""
     items = await gw.store.read(lambda c: admin.interactions(c, phone, since=since,
                                                              limit=limit))
-    return {"phone": phone.lstrip("+"), "items": items}
+    return {"phone": phone, "items": items}

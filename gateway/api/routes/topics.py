@@ -10,6 +10,8 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.engine import Connection
 
+from common.phones import Msisdn
+from gateway.api.common import PhonePath
 from gateway.api.deps import Caller, Gw
 from gateway.api.errors import ApiError, not_found
 from store.domain import topics as repo
@@ -18,7 +20,6 @@ from store.models import subscriptions, topics
 router = APIRouter(prefix="/topics", tags=["topics"])
 
 Code = Annotated[str, Path(pattern=r"^[0-9A-Za-z_]{1,32}$")]
-PhonePath = Annotated[str, Path(pattern=r"^\+?[0-9]{3,20}$")]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -38,7 +39,7 @@ class TopicIn(TopicPatch):
 
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    phone: str = Field(pattern=r"^\+?[0-9]{3,20}$")
+    phone: Msisdn = Field(max_length=32, description="any form, e.g. +86 138-0000-0001")
     window_start: int | None = Field(default=None, ge=0, le=23,
                                      description="local hour the subscriber accepts from")
     window_end: int | None = Field(default=None, ge=0, le=24)
@@ -130,7 +131,7 @@ async def list_subscriptions(code: Code, gw: Gw, _: Caller) -> list[dict[str, An
 @router.post("/{code}/subscriptions", status_code=201)
 async def subscribe(code: Code, body: SubscriptionIn, gw: Gw, actor: Caller) -> dict[str, Any]:
     """Subscribe a number (or change its window); clears an opt-out, as SUB by SMS does."""
-    phone = body.phone.lstrip("+")
+    phone = body.phone
     window = (None if body.window_start is None
               else (body.window_start, body.window_end))
 
@@ -149,8 +150,6 @@ async def subscribe(code: Code, body: SubscriptionIn, gw: Gw, actor: Caller) -> 
 
 @router.delete("/{code}/subscriptions/{phone}")
 async def unsubscribe(code: Code, phone: PhonePath, gw: Gw, actor: Caller) -> dict[str, Any]:
-    phone = phone.lstrip("+")
-
     def run(c: Connection) -> dict[str, Any]:
         topic = _topic(c, code)
         before = repo.subscription(c, phone, topic["id"])
