@@ -70,7 +70,7 @@ async def test_bulk_send_queues_the_good_items_and_reports_the_bad(gw: Gateway,
     assert body["status"] == "partial" and body["queued"] == 998
     assert [(x["index"], x["to"]) for x in body["rejected"]] == [(3, "12ab"), (500, "+86 138")]
     assert "not a phone number" in body["rejected"][0]["reason"]
-    assert "not a possible phone number" in body["rejected"][1]["reason"]
+    assert "too short for a phone number" in body["rejected"][1]["reason"]
     ids = body["ids"]
     assert len(ids) == 1000 and ids[3] is None and ids[500] is None
     good = [i for i in ids if i is not None]
