@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from commands.guards import RateLimiter
 from commands.rules import RuleCache, default_rules_path, seed_from_yaml
+from gateway.auth_throttle import AuthLimits
 from gateway.config import Settings
 from gateway.dispatcher import Dispatcher
 from gateway.esme import EsmeClient, SmscEndpoint
@@ -123,7 +124,7 @@ class Gateway:
                                          enquire_link_interval=s.enquire_link_interval,
                                          enquire_link_timeout=s.enquire_link_timeout,
                                          max_pdu_length=s.max_pdu_length),
-            on_enqueued=self.dispatcher.wake)
+            on_enqueued=self.dispatcher.wake, auth_limits=AuthLimits.from_settings(s))
         self.inbound.on_upstream_owed = self.upstream_server.wake
         await self.upstream_server.start()
 
