@@ -180,8 +180,8 @@ def first_start_banner(first: FirstKey, api_base: str) -> str:
              "Every admin API request needs it, e.g.:",
              f"    curl -H 'Authorization: Bearer {first.key}' {api_base}/messages"]
     if first.path is not None:
-        lines += [f"Also saved to {first.path} (readable by you only); keep the key",
-                  "somewhere safe and delete that file. Then, e.g.:",
+        lines += [f"Also saved to {first.path} (readable by you only; delete it",
+                  "once the key is kept elsewhere). Scripts can read it:",
                   f"    curl -H \"Authorization: Bearer $(cat {first.path})\" {api_base}/stats"]
     lines += ["Lost it? `smsgw api-key create --role admin` makes another.", rule]
     return "\n".join(lines)

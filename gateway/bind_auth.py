@@ -8,9 +8,10 @@
   A system_id lockout does not shut out a source that bound it successfully before, so a
   stranger guessing an application's password cannot lock the application itself out.
 - The KDF (~16 MiB, ~25 ms) runs on a small dedicated thread pool, never on the event loop
-  nor on the store's threads; one KDF at a time per source address, and at most
-  ``max_pending`` binds waiting for one overall (beyond that: refused at once). A flood of
-  binds thus costs bounded memory and cannot stall a good bind from another address.
+  nor on the store's threads; one KDF at a time per source address, at most
+  ``max_per_source`` binds from one address and ``max_pending`` in all waiting for one
+  (beyond that: refused at once). A flood of binds thus costs bounded memory and cannot
+  stall a good bind from another address.
 """
 
 from __future__ import annotations
@@ -69,12 +70,13 @@ class BindResult:
 
 class BindAuthenticator:
     def __init__(self, store: Store, limits: AuthLimits | None = None, *,
-                 max_pending: int = 32):
+                 max_pending: int = 64, max_per_source: int = 4):
         self.store = store
         limits = limits or AuthLimits()
         self.by_source = FailureThrottle("smpp_bind", "source", limits)
         self.by_system_id = FailureThrottle("smpp_bind", "system_id", limits)
         self.max_pending = max_pending
+        self.max_per_source = max_per_source
         self._pending = 0
         self._slots: dict[str, _Slot] = {}  # at most max_pending: one per waiting source
         self._trusted: OrderedDict[tuple[str, str], float] = OrderedDict()
@@ -87,9 +89,14 @@ class BindAuthenticator:
     async def authenticate(self, source: str, system_id: str, password: str) -> BindResult:
         if self._locked(source, system_id):
             return BindResult(st.ESME_RBINDFAIL)
-        if self._pending >= self.max_pending:
-            log.warning("bind refused system_id=%s peer=%s: %d binds already being checked",
-                        system_id, source, self._pending)
+        slot = self._slots.get(source)
+        if self._pending >= self.max_pending or (
+                slot is not None and slot.users >= self.max_per_source):
+            # Not counted as a failure: nothing was checked. Refused at once, so waiting
+            # binds (and their memory) stay bounded.
+            log.warning("bind refused system_id=%s peer=%s: too many binds being checked "
+                        "(%d from this address, %d in all)", system_id, source,
+                        slot.users if slot else 0, self._pending)
             return BindResult(st.ESME_RBINDFAIL)
         self._pending += 1
         slot = self._slots.setdefault(source, _Slot())

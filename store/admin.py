@@ -140,10 +140,22 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+# Never in an audit row, whatever a caller passes as before/after.
+SECRET_FIELDS = frozenset({"password", "password_hash", "key_hash", "pin_hash"})
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: "(secret)" if k in SECRET_FIELDS else _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
 def _dump(value: Any) -> str | None:
     if value is None:
         return None
-    return json.dumps(to_jsonable(value), ensure_ascii=False, sort_keys=True)
+    return json.dumps(_redact(to_jsonable(value)), ensure_ascii=False, sort_keys=True)
 
 
 def audit(conn: Connection, *, now: datetime, key_id: int | None, key_name: str, method: str,
