@@ -132,7 +132,8 @@ class Gateway:
         from gateway.api.app import create_app
 
         self._api = EmbeddedHttpServer(create_app(self), self.settings.api_host,
-                                       self.settings.api_port, name="admin API")
+                                       self.settings.api_port, name="admin API",
+                                       trusted_proxies=self.settings.api_trusted_proxies)
         self.api_port = await self._api.start()
         log.info("admin API on http://%s:%d (docs at /docs)", self.settings.api_host,
                  self.api_port)

@@ -70,7 +70,7 @@ class BindResult:
 
 class BindAuthenticator:
     def __init__(self, store: Store, limits: AuthLimits | None = None, *,
-                 max_pending: int = 64, max_per_source: int = 4):
+                 max_pending: int = 64, max_per_source: int = 8):
         self.store = store
         limits = limits or AuthLimits()
         self.by_source = FailureThrottle("smpp_bind", "source", limits)

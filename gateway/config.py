@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # Keyless admin access for local development only (`smsgw up --insecure-dev`). Off by
     # default: every API request needs a key, whatever its source address.
     insecure_dev: bool = False
+    # Reverse proxies in front of the API whose X-Forwarded-For names the client (comma-
+    # separated addresses, e.g. "127.0.0.1"); unset = the TCP peer is the client.
+    api_trusted_proxies: str | None = None
 
     # Failed authentication (API keys, upstream SMPP binds; gateway/auth_throttle.py): a
     # source address or system_id failing auth_max_failures times within auth_failure_window

@@ -123,3 +123,32 @@ async def test_api_key_lookup_is_by_prefix_and_exact(gw: Gateway) -> None:
     for wrong in (key[:-1] + ("A" if key[-1] != "A" else "B"), key[:12], key[:-1],
                   "Bearer " + key, "", "x" * 200):
         assert await gw.store.read(lambda c, w=wrong: find(c, w)) is None, wrong
+
+
+async def test_a_forged_forwarded_for_does_not_dodge_the_lockout(db_url: str) -> None:
+    # By default the TCP peer is the client: X-Forwarded-For from anyone is ignored.
+    async with running(db_url, auth_max_failures=3) as gw, client(gw) as c:
+        for i in range(3):
+            assert_error(await c.get("/accounts", headers={
+                "Authorization": "Bearer smsgw_x", "X-Forwarded-For": f"203.0.113.{i}"}),
+                401)
+        assert_error(await c.get("/accounts", headers={
+            "Authorization": "Bearer smsgw_x", "X-Forwarded-For": "203.0.113.99"}), 429)
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_is_its_own_source(
+        db_url: str) -> None:
+    async with running(db_url, auth_max_failures=3, api_trusted_proxies="127.0.0.1") as gw:
+        good = await new_key(gw, "viewer")
+        async with client(gw) as proxy:
+            stranger = {"X-Forwarded-For": "203.0.113.7"}
+            for _ in range(3):
+                assert_error(await proxy.get("/accounts", headers={
+                    **stranger, "Authorization": "Bearer smsgw_x"}), 401)
+            err = assert_error(await proxy.get("/accounts", headers={
+                **stranger, "Authorization": f"Bearer {good}"}), 429)
+            assert "203.0.113.7" in err["message"]
+            # The owner, behind the same proxy, is not locked out.
+            r = await proxy.get("/accounts", headers={
+                "X-Forwarded-For": "198.51.100.2", "Authorization": f"Bearer {good}"})
+            assert r.status_code == 200, r.text
