@@ -4,13 +4,15 @@ the API without a key, with a loud warning."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import re
-import select
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,21 +50,41 @@ def smsgw_up(tmp_path: Path, *args: str, env: dict[str, str] | None = None
                     proc.wait()
 
 
-def read_until(proc: subprocess.Popen[str], pattern: str, timeout: float = 60) -> str:
-    """stdout up to (and including) the first line matching ``pattern``."""
-    assert proc.stdout is not None
-    out = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-        if ready:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
+class Lines:
+    """The process's stdout, read line by line by a thread (select() on a buffered pipe
+    would miss lines already in the buffer)."""
+
+    def __init__(self, proc: subprocess.Popen[str]):
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen = ""
+        threading.Thread(target=self._pump, args=(proc,), daemon=True).start()
+
+    def _pump(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.lines.put(line)
+
+    def until(self, pattern: str, timeout: float = 60) -> str:
+        """stdout up to (and including) the next line matching ``pattern``."""
+        out = ""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
                 break
             out += line
+            self.seen += line
             if re.search(pattern, line):
                 return out
-    raise AssertionError(f"no line matching {pattern!r} in:\n{out}")
+        raise AssertionError(f"no line matching {pattern!r} in:\n{self.seen}")
+
+    def rest(self, timeout: float = 2) -> str:
+        out = ""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                out += self.lines.get(timeout=timeout)
+        return out
 
 
 def api_base(out: str) -> str:
@@ -81,8 +103,9 @@ def key_rows(tmp_path: Path) -> list[tuple[str, str, str]]:
 
 def test_first_start_creates_an_admin_key_once(tmp_path: Path) -> None:
     with smsgw_up(tmp_path) as (proc, stderr):
-        out = read_until(proc, r"^=+$")  # the banner's opening rule
-        out += read_until(proc, r"^=+$")  # … and its closing one
+        lines = Lines(proc)
+        out = lines.until(r"^=+$")  # the banner's opening rule
+        out += lines.until(r"^=+$")  # … and its closing one
         key = re.search(r"^ {4}(smsgw_\S+)$", out, re.M)
         assert key, out
         key_text = key.group(1)
@@ -102,12 +125,14 @@ def test_first_start_creates_an_admin_key_once(tmp_path: Path) -> None:
 
     # Second start: no new key, nothing shown; the first key still works.
     with smsgw_up(tmp_path) as (proc, _):
-        out = read_until(proc, r"smsgw is up")
+        lines = Lines(proc)
+        out = lines.until(r"smsgw is up")
         base = api_base(out)
         ok = httpx.get(f"{base}/stats", headers={"Authorization": f"Bearer {key_text}"})
         assert ok.status_code == 200
         proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=20)
+        proc.wait(20)
+        rest = lines.rest()
     assert "FIRST START" not in out + rest and key_text not in out + rest
     assert len(key_rows(tmp_path)) == 1
 
@@ -115,7 +140,7 @@ def test_first_start_creates_an_admin_key_once(tmp_path: Path) -> None:
 def test_insecure_dev_flag_and_env_serve_without_a_key_loudly(tmp_path: Path) -> None:
     for args, env in ((("--insecure-dev",), {}), ((), {"SMSGW_INSECURE_DEV": "1"})):
         with smsgw_up(tmp_path, *args, env=env) as (proc, stderr):
-            out = read_until(proc, r"smsgw is up")
+            out = Lines(proc).until(r"smsgw is up")
             base = api_base(out)
             assert httpx.get(f"{base}/accounts").status_code == 200
             deadline = time.monotonic() + 10
