@@ -2,28 +2,37 @@
 
 Wiring (gateway/cli.py): ``api_keys_cli.add_parser(sub)`` in build_parser, and
 ``if args.command == "api-key": return api_keys_cli.main(args)`` in main. For ``smsgw up``:
-``api_keys_cli.first_start_hint(gateway.store)`` after start returns a line to print (or
-None when a key exists).
+``api_keys_cli.first_start_key(gateway.store)`` after start creates the first admin key when
+none was ever created, and ``first_start_banner`` says how to use it.
 
-The key is printed once, at creation; only its SHA-256 is stored.
+The key is printed once, at creation; only its SHA-256 is stored. The first-start key is
+also written to a 0600 file in the data directory (``key_file_path``) so a newcomer who
+missed the banner can find it; the banner says to delete it once the key is kept elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from store import admin
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from store.store import Store
 
-HINT = ("no admin API key exists yet: create one with `smsgw api-key create --role admin` "
-        "(until then the API serves loopback requests without a key)")
+log = logging.getLogger("smsgw.api_keys")
+
+HINT = "no API keys: create one with `smsgw api-key create --role admin`"
+KEY_FILE_NAME = "admin-api-key"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -70,7 +79,7 @@ def main(args: argparse.Namespace) -> int:
         if command == "list":
             rows = store.run(admin.list_api_keys)
             if not rows:
-                print("no API keys; " + HINT.split(": ", 1)[1])
+                print(HINT)
             for r in rows:
                 state = f"revoked {r['revoked_at']:%Y-%m-%d}" if r["revoked_at"] else "active"
                 print(f"{r['id']:>4}  {r['role']:<8} {r['prefix']}…  {state:<18} {r['name']}")
@@ -101,6 +110,78 @@ def _revoke(conn: object, key_id: int, now: datetime) -> bool:
     return True
 
 
-async def first_start_hint(store: Store) -> str | None:
-    """For `smsgw up`: the line to print when no API key exists yet, else None."""
-    return None if await store.read(admin.any_api_key) else HINT
+def key_file_path(store_url: str) -> Path:
+    """Where the first-start key is written: next to the SQLite database file, else in the
+    XDG data directory (~/.local/share/smsgw, or $XDG_DATA_HOME/smsgw)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(store_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database).resolve().parent / KEY_FILE_NAME
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "smsgw" / KEY_FILE_NAME
+
+
+@dataclass(frozen=True, slots=True)
+class FirstKey:
+    key_id: int
+    key: str
+    path: Path | None  # where it was saved; None when the file could not be written
+
+
+async def first_start_key(store: Store) -> FirstKey | None:
+    """For `smsgw up`: create the admin key when no key was ever created (None otherwise)."""
+    now = datetime.now(UTC)
+
+    def run(conn: Connection) -> tuple[int, str] | None:
+        created = admin.create_first_admin_key(conn, now=now)
+        if created is not None:
+            admin.audit(conn, now=now, key_id=None, key_name="smsgw up", method="CLI",
+                        path="smsgw up (first start)", resource="api_key",
+                        resource_id=created[0], after=admin.get_api_key(conn, created[0]))
+        return created
+
+    created = await store.write(run)
+    if created is None:
+        return None
+    key_id, key = created
+    path = key_file_path(str(store.url))
+    try:
+        _write_private(path, key + "\n")
+    except OSError as exc:
+        log.warning("first admin API key %d not saved to %s: %s", key_id, path, exc.strerror)
+        return FirstKey(key_id, key, None)
+    log.info("first admin API key %d (%s…) created; saved to %s", key_id,
+             key[:admin.PREFIX_CHARS], path)
+    return FirstKey(key_id, key, path)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` readable by its owner only (0600), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask, or an older file's mode
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def first_start_banner(first: FirstKey, api_base: str) -> str:
+    """The once-only announcement of the first admin key, with how to use it."""
+    rule = "=" * 78
+    lines = [rule,
+             "FIRST START: an admin API key was created. It is shown only this once:",
+             "",
+             f"    {first.key}",
+             "",
+             "Every admin API request needs it, e.g.:",
+             f"    curl -H 'Authorization: Bearer {first.key}' {api_base}/messages"]
+    if first.path is not None:
+        lines += [f"Also saved to {first.path} (readable by you only; delete it",
+                  "once the key is kept elsewhere). Scripts can read it:",
+                  f"    curl -H \"Authorization: Bearer $(cat {first.path})\" {api_base}/stats"]
+    lines += ["Lost it? `smsgw api-key create --role admin` makes another.", rule]
+    return "\n".join(lines)

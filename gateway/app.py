@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from commands.guards import RateLimiter
 from commands.rules import RuleCache, default_rules_path, seed_from_yaml
 from common.phones import default_country
+from gateway.auth_throttle import AuthLimits
 from gateway.config import Settings
 from gateway.dispatcher import Dispatcher
 from gateway.esme import EsmeClient, SmscEndpoint
@@ -126,7 +127,8 @@ class Gateway:
                                          enquire_link_timeout=s.enquire_link_timeout,
                                          max_pdu_length=s.max_pdu_length),
             on_enqueued=self.dispatcher.wake,
-            reassembly_timeout=s.upstream_reassembly_timeout)
+            reassembly_timeout=s.upstream_reassembly_timeout,
+            auth_limits=AuthLimits.from_settings(s))
         self.inbound.on_upstream_owed = self.upstream_server.wake
         await self.upstream_server.start()
 
@@ -134,7 +136,8 @@ class Gateway:
         from gateway.api.app import create_app
 
         self._api = EmbeddedHttpServer(create_app(self), self.settings.api_host,
-                                       self.settings.api_port, name="admin API")
+                                       self.settings.api_port, name="admin API",
+                                       trusted_proxies=self.settings.api_trusted_proxies)
         self.api_port = await self._api.start()
         log.info("admin API on http://%s:%d (docs at /docs)", self.settings.api_host,
                  self.api_port)

@@ -32,6 +32,11 @@ gracefully and nothing queued is lost.
 """
 
 
+INSECURE_DEV_WARNING = (
+    "INSECURE DEV MODE (--insecure-dev / SMSGW_INSECURE_DEV): the admin API on %s:%s serves "
+    "every request WITHOUT a key, as admin. Local development only; never expose it.")
+
+
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -65,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--sim-control-port", type=int,
                     help="bundled simulator control API port (default 2776)")
     up.add_argument("--window", type=int, help="max outstanding SMPP requests (default 10)")
+    up.add_argument("--insecure-dev", action="store_true", default=None,
+                    help="LOCAL DEVELOPMENT ONLY: serve admin API requests without a key, as "
+                         "admin (env SMSGW_INSECURE_DEV=1); off by default")
 
     simp = sub.add_parser("simulator", help="run the SMSC simulator alone "
                           "(see smsgw simulator --help)", add_help=False)
@@ -156,10 +164,14 @@ async def _up(settings: Settings) -> int:
         await gw.stop()
         return 1
     _print_banner(gw)
-    if gw.store is not None:
-        hint = await api_keys_cli.first_start_hint(gw.store)
-        if hint:
-            print(hint, flush=True)
+    if gw.settings.insecure_dev:
+        logging.getLogger("smsgw").warning(INSECURE_DEV_WARNING,
+                                           gw.settings.api_host, gw.api_port)
+    elif gw.store is not None:
+        first = await api_keys_cli.first_start_key(gw.store)
+        if first is not None:
+            base = f"http://{gw.settings.api_host}:{gw.api_port}"
+            print(api_keys_cli.first_start_banner(first, base), flush=True)
     await stop.wait()
     logging.getLogger("smsgw").info("shutting down (unbinding)…")
     await gw.stop()

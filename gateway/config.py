@@ -56,6 +56,19 @@ class Settings(BaseSettings):
     # Admin HTTP API.
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=0, le=65535)
+    # Keyless admin access for local development only (`smsgw up --insecure-dev`). Off by
+    # default: every API request needs a key, whatever its source address.
+    insecure_dev: bool = False
+    # Reverse proxies in front of the API whose X-Forwarded-For names the client (comma-
+    # separated addresses, e.g. "127.0.0.1"); unset = the TCP peer is the client.
+    api_trusted_proxies: str | None = None
+
+    # Failed authentication (API keys, upstream SMPP binds; gateway/auth_throttle.py): a
+    # source address or system_id failing auth_max_failures times within auth_failure_window
+    # seconds is refused for auth_lockout seconds.
+    auth_max_failures: int = Field(default=10, ge=1)
+    auth_failure_window: float = Field(default=60.0, gt=0)
+    auth_lockout: float = Field(default=300.0, gt=0)
 
     # An MO byte-identical to one received this many seconds ago on the same connection is
     # taken as the SMSC redelivering it (SMPP gives MOs no message id). Keep it short: a

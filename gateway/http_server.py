@@ -29,8 +29,14 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class EmbeddedHttpServer:
-    def __init__(self, app: Any, host: str, port: int, *, name: str = "HTTP API"):
+    def __init__(self, app: Any, host: str, port: int, *, name: str = "HTTP API",
+                 trusted_proxies: str | None = None):
         self.app = app
+        # X-Forwarded-For is believed only from these addresses (comma-separated). uvicorn's
+        # default believes any loopback peer, so through a reverse proxy that passes the
+        # client's own header on, anyone could pick their source address (and dodge the
+        # per-source throttling of wrong API keys).
+        self.trusted_proxies = trusted_proxies or None
         self.host = host
         self.port = port
         self.name = name
@@ -52,7 +58,9 @@ class EmbeddedHttpServer:
                                      f"{exc.strerror}") from None
         port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_config=None, log_level="warning",
-                                lifespan="off", access_log=False)
+                                lifespan="off", access_log=False,
+                                proxy_headers=self.trusted_proxies is not None,
+                                forwarded_allow_ips=self.trusted_proxies)
         self._server = _EmbeddedServer(config)
         self._task = asyncio.get_running_loop().create_task(self._serve(sock))
         while not self._server.started:

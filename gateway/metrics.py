@@ -29,6 +29,12 @@ class Metrics:
                               registry=r)
         self.queue_depth = Gauge("smsgw_queue_depth", "Queued MTs by priority", ["priority"],
                                  registry=r)
+        self.auth_failures = Counter("smsgw_auth_failures",
+                                     "Failed authentications (wrong API key, bind refused)",
+                                     ["kind"], registry=r)
+        self.auth_lockouts = Counter("smsgw_auth_lockouts",
+                                     "Lockouts after repeated failed authentications",
+                                     ["kind", "scope"], registry=r)
 
 
 METRICS = Metrics()

@@ -1,7 +1,7 @@
 """The SMPP server interface: applications that already speak SMPP bind to us as their SMSC.
 
-- Binds (transmitter, receiver, transceiver) are checked against `upstream_accounts`
-  (scrypt password hash, verified off the writer thread).
+- Binds (transmitter, receiver, transceiver) are checked against `upstream_accounts` by
+  gateway/bind_auth.py (scrypt off the event loop, throttled, same cost for unknown ids).
 - submit_sm / data_sm enter the same durable outbound queue as everything else: priority_flag
   is mapped to our priorities, schedule_delivery_time and validity_period are honoured,
   submit_sm_resp carries our message id. destination_addr is normalised by
@@ -26,8 +26,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from commands.pins import verify_pin
 from common.phones import InvalidPhoneNumber, canonical
+from gateway.auth_throttle import AuthLimits
+from gateway.bind_auth import BindAuthenticator
 from gateway.smpp import session as sm
 from gateway.smpp import status as st
 from gateway.smpp import text as smstext
@@ -54,7 +55,8 @@ class UpstreamServer:
     def __init__(self, store: Store, *, host: str = "127.0.0.1", port: int = 2777,
                  session_config: sm.SessionConfig | None = None, system_id: str = "smsgw",
                  on_enqueued: Callable[[], None] = lambda: None,
-                 redelivery_interval: float = 5.0, reassembly_timeout: float = 300.0):
+                 redelivery_interval: float = 5.0, reassembly_timeout: float = 300.0,
+                 auth_limits: AuthLimits | None = None):
         self.store = store
         self.host = host
         self.port = port
@@ -68,6 +70,7 @@ class UpstreamServer:
         self._wake = asyncio.Event()
         self._forwarder: asyncio.Task[None] | None = None
         self._last_submit: dict[str, float] = {}
+        self.auth = BindAuthenticator(store, auth_limits)
 
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
@@ -76,6 +79,7 @@ class UpstreamServer:
                                    name="upstream", local_system_id=self.system_id),
             self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
+        await self.auth.warm()
         self._forwarder = loop.create_task(self._forward_loop(), name="upstream-forwarder")
         log.info("SMPP server for upstream applications on %s:%d", self.host, self.port)
         return self.port
@@ -99,13 +103,11 @@ class UpstreamServer:
 
     async def on_bind(self, conn: SmppConnection, event: sm.BindRequested) -> int:
         system_id = event.system_id
-        account = await self.store.read(lambda c: upstream.account(c, system_id))
-        if account is None or not account.enabled:
-            return st.ESME_RINVSYSID
-        # The KDF runs on a read thread, never on the event loop or the writer.
-        ok = await asyncio.to_thread(verify_pin, event.password, account.password_hash)
-        if not ok:
-            return st.ESME_RINVPASWD
+        source = conn.peer.rsplit(":", 1)[0]  # the address, without the port
+        result = await self.auth.authenticate(source, system_id, event.password)
+        if result.status != st.ESME_ROK:
+            return result.status
+        account = result.account
         conn.info["account"] = account
         conn.info["system_id"] = system_id
         self._binds.setdefault(system_id, []).append(conn)

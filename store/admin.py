@@ -8,6 +8,7 @@ however many rows arrive meanwhile (OFFSET would shift under new rows).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 from collections.abc import Iterable, Mapping
@@ -70,17 +71,38 @@ def create_api_key(conn: Connection, *, name: str, role: str, now: datetime,
 
 
 def find_api_key(conn: Connection, key: str) -> ApiKey | None:
-    """The live (not revoked) key matching ``key``."""
-    row = conn.execute(
-        sa.select(api_keys.c.id, api_keys.c.name, api_keys.c.role, api_keys.c.prefix)
-        .where(api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None))
-    ).first()
-    return None if row is None else ApiKey(int(row.id), row.name, row.role, row.prefix)
+    """The live (not revoked) key matching ``key``.
+
+    Looked up by its public prefix, then the hashes compared in constant time
+    (hmac.compare_digest), so the answer time tells nothing about how close a guess was.
+    """
+    if not key.startswith(KEY_PREFIX) or len(key) < PREFIX_CHARS:
+        return None
+    wanted = hash_key(key)
+    rows = conn.execute(
+        sa.select(api_keys.c.id, api_keys.c.name, api_keys.c.role, api_keys.c.prefix,
+                  api_keys.c.key_hash)
+        .where(api_keys.c.prefix == key[:PREFIX_CHARS], api_keys.c.revoked_at.is_(None))
+    ).all()
+    found = None
+    for row in rows:  # every candidate compared: no early exit on the first match
+        if hmac.compare_digest(row.key_hash, wanted):
+            found = ApiKey(int(row.id), row.name, row.role, row.prefix)
+    return found
 
 
 def any_api_key(conn: Connection) -> bool:
-    """Whether any key (even a revoked one) was ever created: the end of setup mode."""
+    """Whether any key (even a revoked one) was ever created."""
     return conn.execute(sa.select(api_keys.c.id).limit(1)).first() is not None
+
+
+def create_first_admin_key(conn: Connection, *, now: datetime) -> tuple[int, str] | None:
+    """On first start: an admin key when no key was ever created, else None (never a second
+    one: a revoked first key does not bring the bootstrap back)."""
+    if any_api_key(conn):
+        return None
+    return create_api_key(conn, name="first-start-admin", role="admin", now=now,
+                          created_by="smsgw up")
 
 
 def list_api_keys(conn: Connection) -> list[dict[str, Any]]:
@@ -118,10 +140,22 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+# Never in an audit row, whatever a caller passes as before/after.
+SECRET_FIELDS = frozenset({"password", "password_hash", "key_hash", "pin_hash"})
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: "(secret)" if k in SECRET_FIELDS else _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
 def _dump(value: Any) -> str | None:
     if value is None:
         return None
-    return json.dumps(to_jsonable(value), ensure_ascii=False, sort_keys=True)
+    return json.dumps(_redact(to_jsonable(value)), ensure_ascii=False, sort_keys=True)
 
 
 def audit(conn: Connection, *, now: datetime, key_id: int | None, key_name: str, method: str,

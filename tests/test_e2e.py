@@ -136,8 +136,15 @@ async def test_long_chinese_message_arrives_whole(gw: Gateway) -> None:
 
 
 async def test_api_send_status_and_cancel(gw: Gateway) -> None:
+    from datetime import UTC, datetime
+
+    from store import admin
+
+    _, key = await gw.store.write(lambda c: admin.create_api_key(
+        c, name="e2e", role="operator", now=datetime.now(UTC)))
     base = f"http://127.0.0.1:{gw.api_port}"
-    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=10,
+                                 headers={"Authorization": f"Bearer {key}"}) as http:
         r = await http.post("/messages", json={"to": PHONE, "text": "Payment received"})
         assert r.status_code == 202, r.text
         mt_id = r.json()["id"]

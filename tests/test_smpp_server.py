@@ -115,7 +115,7 @@ async def test_wrong_password_is_refused(gw: Gateway) -> None:
     app = App(gw.upstream_server.port, password="wrong")
     with pytest.raises(smpplib.exceptions.PDUError) as err:
         await asyncio.to_thread(app.bind)
-    assert err.value.args[1] == 0x0E  # ESME_RINVPASWD
+    assert err.value.args[1] == 0x0D  # ESME_RBINDFAIL: the reason is not told (enumeration)
     app.client.disconnect()
 
 

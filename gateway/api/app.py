@@ -36,9 +36,10 @@ collected data; statistics and health.
 
 **Auth**: every endpoint but `/healthz`, `/readyz` and `/metrics` needs an API key, sent as
 `Authorization: Bearer <key>` or `X-API-Key: <key>`. Roles: *viewer* reads, *operator* also
-changes things, *admin* also manages API keys. Create the first key with
-`smsgw api-key create --role admin`; until one exists, requests from loopback are served as
-admin (setup mode). Every change is recorded in `/audit-log`.
+changes things, *admin* also manages API keys. The first start (`smsgw up`) creates an admin
+key and prints it once; create more with `smsgw api-key create`. No request is served without
+a key (unless the gateway runs with `--insecure-dev`); repeated wrong keys from one address
+get 429 for a while. Every change is recorded in `/audit-log`.
 
 **Errors** are always `{"error": {"code": "...", "message": "..."}}`. Bodies are limited to
 1 MiB (10 MiB for the CSV import). Listings page with an opaque `cursor`.

@@ -3,10 +3,13 @@
 Roles, lowest first: viewer (reads), operator (reads and changes), admin (also API keys).
 A key is sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
 
-Setup mode: until the first API key is created, requests from the loopback interface are
-served as admin without a key, so a fresh ``smsgw up`` works with zero setup (curl, the
-README); everything else gets 401 naming ``smsgw api-key create --role admin``. Creating any
-key (CLI or POST /api-keys) ends setup mode for good.
+Every request needs a key, whatever its source address: "loopback" is no identity (a reverse
+proxy on the same host makes every stranger loopback). ``smsgw up`` creates the first admin
+key on first start and prints it once. Only ``insecure_dev`` (``smsgw up --insecure-dev``,
+SMSGW_INSECURE_DEV=1) serves keyless requests, as admin, for local development.
+
+Wrong keys are throttled per source address (gateway/auth_throttle.py): after too many, the
+source gets 429 with Retry-After, valid key or not, until its lockout ends.
 """
 
 from __future__ import annotations
@@ -20,14 +23,15 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.engine import Connection
 
 from gateway.api.errors import ApiError
+from gateway.auth_throttle import AuthLimits, FailureThrottle
 from store import admin
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CREATE_HINT = "create one with: smsgw api-key create --role admin"
+CREATE_HINT = ("`smsgw up` printed the first admin key at first start; "
+               "create another with: smsgw api-key create --role admin")
 
 _bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer <key>`")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
@@ -42,7 +46,7 @@ Gw = Annotated["Gateway", Depends(gateway)]
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    key_id: int | None  # None in setup mode
+    key_id: int | None  # None in insecure-dev mode
     name: str
     role: str
     method: str
@@ -65,28 +69,35 @@ async def _caller(
     key = bearer.credentials if bearer is not None else header
     method, path = request.method, request.url.path
     if not key:
-        client = request.client.host if request.client else ""
-        if client in LOOPBACK and not await _keys_exist(request, gw):
-            return Actor(None, "setup-mode", "admin", method, path)
+        if gw.settings.insecure_dev:
+            return Actor(None, "insecure-dev", "admin", method, path)
         raise ApiError(401, "unauthorized",
                        "an API key is required (Authorization: Bearer <key> or X-API-Key); "
                        + CREATE_HINT, headers={"WWW-Authenticate": "Bearer"})
+    throttle = _throttle(request, gw)
+    source = request.client.host if request.client else "?"
+    wait = throttle.retry_after(source)
+    if wait is not None:
+        raise ApiError(429, "too_many_failures",
+                       f"too many wrong API keys from {source}; retry in {wait} s",
+                       headers={"Retry-After": str(wait)})
     assert gw.store is not None
     found = await gw.store.read(lambda c: admin.find_api_key(c, key))
     if found is None:
+        throttle.failure(source)
         raise ApiError(401, "invalid_key", "unknown or revoked API key",
                        headers={"WWW-Authenticate": "Bearer"})
+    throttle.success(source)
     return Actor(found.id, f"{found.name} ({found.prefix}…)", found.role, method, path)
 
 
-async def _keys_exist(request: Request, gw: Gateway) -> bool:
-    if getattr(request.app.state, "keys_exist", False):
-        return True  # keys are never deleted, only revoked: once true, always true
-    assert gw.store is not None
-    exists = await gw.store.read(admin.any_api_key)
-    if exists:
-        request.app.state.keys_exist = True
-    return exists
+def _throttle(request: Request, gw: Gateway) -> FailureThrottle:
+    """The app's wrong-key throttle, made on first use (one per API app)."""
+    throttle = getattr(request.app.state, "auth_throttle", None)
+    if throttle is None:
+        throttle = FailureThrottle("api", "source", AuthLimits.from_settings(gw.settings))
+        request.app.state.auth_throttle = throttle
+    return throttle
 
 
 def _check(actor: Actor, role: str) -> Actor:

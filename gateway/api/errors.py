@@ -59,7 +59,7 @@ def _response(status: int, code: str, message: str, details: list[Any] | None = 
 
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": CODES[status].replace("_", " ")}
-    for status in (400, 401, 403, 404, 409, 413, 422)
+    for status in (400, 401, 403, 404, 409, 413, 422, 429)
 }
 
 

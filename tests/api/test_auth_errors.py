@@ -1,10 +1,10 @@
-"""Auth (keys, roles, setup mode) and the error shape, limits and OpenAPI."""
+"""Auth (keys, roles) and the error shape, limits and OpenAPI (tests/api/test_auth_security.py:
+no keyless access, insecure-dev, throttling)."""
 
 from __future__ import annotations
 
 import httpx
 
-from gateway.app import Gateway
 from tests.api.conftest import Api, assert_error
 
 
@@ -53,18 +53,6 @@ async def test_roles(api: Api) -> None:
     assert [e["method"] for e in audit["items"]][:2] == ["DELETE", "POST"]
     assert audit["items"][0]["before"]["revoked_at"] is None
     assert audit["items"][0]["after"]["revoked_at"] is not None
-
-
-async def test_setup_mode_until_the_first_key(gw: Gateway) -> None:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.api_port}") as c:
-        assert (await c.get("/accounts")).status_code == 200  # loopback, no key exists yet
-        r = await c.post("/api-keys", json={"name": "first", "role": "admin"})
-        assert r.status_code == 201
-        assert_error(await c.get("/accounts"), 401, "unauthorized")
-        c.headers["Authorization"] = f"Bearer {r.json()['key']}"
-        assert (await c.get("/accounts")).status_code == 200
-        audit = (await c.get("/audit-log")).json()["items"]
-        assert audit[0]["key_name"] == "setup-mode" and audit[0]["resource"] == "api_key"
 
 
 async def test_error_shape_everywhere(api: Api) -> None:
