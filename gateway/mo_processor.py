@@ -103,6 +103,11 @@ class MoProcessor:
     def start(self) -> None:
         self._expiry_task = asyncio.get_running_loop().create_task(self._expire_loop())
 
+    async def drain(self) -> None:
+        """Wait until every MO handed in so far is settled (tasks may spawn tasks)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def stop(self) -> None:
         if self._expiry_task is not None:
             self._expiry_task.cancel()
@@ -255,10 +260,22 @@ class MoProcessor:
         original = inbound.get_mo(conn, mo.duplicate_of)
         if original is not None and original.status == "received":
             return _WAIT
+        command = original.command if original is not None else None
         texts = inbound.replies_to(conn, mo.duplicate_of)
+        if texts and _is_error_label(command):
+            # A phone resending the same text within the storm window gets the same error
+            # answer once, replayed or not.
+            t = time.monotonic()
+            kept = [x for x in texts if self.storm.allow(mo.source, mo.text, x, t)]
+            if not kept:
+                record_event(conn, "in", mo.id, "reply_withheld", now=_now(),
+                             detail="reply_suppressed: " + "\n".join(texts))
+                return self._settle_duplicate(conn, mo, "reply_suppressed", [],
+                                              command=command)
+            texts = kept
         return self._settle_duplicate(
             conn, mo, "replayed_duplicate" if texts else "duplicate_no_reply", texts,
-            command=original.command if original is not None else None)
+            command=command)
 
     def _settle_duplicate(self, conn, mo: StoredMo, disposition: str, texts: list[str], *,  # type: ignore[no-untyped-def]
                           command: str | None = None) -> Done | None:
@@ -315,6 +332,12 @@ class MoProcessor:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _is_error_label(label: str | None) -> bool:
+    """Whether an MO's stored command label ("ORD E03", "E01") says its reply was an error."""
+    last = (label or "").rsplit(" ", 1)[-1]
+    return len(last) == 3 and last[0] == "E" and last[1:].isdigit()
 
 
 def _concat_of(row) -> smstext.ConcatInfo | None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,6 @@ and the store is checked for the effect.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
