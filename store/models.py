@@ -47,21 +47,27 @@ INBOUND_STATUSES = ("received", "processed", "failed")
 # How each MO ended (issue 8, "never silent"): stored on the row, shown in the interaction log
 # and the API, counted in /metrics (smsgw_mo_dispositions_total). Documented for operators in
 # docs/commands.md (commands/docs.py).
-MO_DISPOSITIONS = (
-    "answered",               # handled; the reply is queued
-    "no_reply",               # handled; the command has nothing to say back
-    "forwarded",              # a forward rule handed it on; no reply by design
-    "replayed_duplicate",     # an SMSC redelivery: the original's answer sent again, no effect
-    "duplicate_no_reply",     # an SMSC redelivery of an MO that itself got no reply
-    "duplicate_part",         # a redelivered part of a long message answered once as a whole
-    "rate_limited_notified",  # over the sender's rate limit: the window's one E12 sent
-    "rate_limited",           # over the rate limit and already told this window: nothing sent
-    "opt_out_reply_limited",  # opt-out applied over the rate limit; confirmed once a window
-    "reply_suppressed",       # storm guard: same text, same error reply again; reply recorded
-    "incomplete",             # parts of a long message never arrived; the sender was told
-    "receipt_without_id",     # a delivery receipt carrying no id: kept for operators, no reply
-    "failed",                 # processing raised: kept for an operator (error column)
-)
+MO_DISPOSITIONS: dict[str, str] = {
+    "answered": "handled; the reply is queued",
+    "no_reply": "handled; the command has nothing to say back",
+    "forwarded": "a forward rule handed it on; no reply by design",
+    "replayed_duplicate": "an SMSC redelivery: the original's answer sent again, no second "
+                          "effect",
+    "duplicate_no_reply": "an SMSC redelivery of a message that itself got no reply (see "
+                          "its disposition)",
+    "duplicate_part": "a redelivered part of a long message; the whole message is answered "
+                      "once",
+    "rate_limited_notified": "over the sender's rate limit: the window's one E12 sent",
+    "rate_limited": "over the rate limit and already told this window: nothing sent",
+    "opt_out_reply_limited": "an opt-out applied over the rate limit; its confirmation "
+                             "already went this window",
+    "reply_suppressed": "the same text got the same error answer less than a minute ago "
+                        "(a phone resending): not sent again, recorded",
+    "incomplete": "parts of a long message never arrived; the sender was told which",
+    "receipt_without_id": "a delivery receipt carrying no id: kept for operators, never "
+                          "taken for a command",
+    "failed": "processing raised an error: kept for an operator (see its error)",
+}
 OUTBOUND_STATUSES = (
     "queued",
     "sending",
@@ -150,7 +156,7 @@ inbound_messages = Table(
     Column("disposition", String(32), nullable=True),
     UniqueConstraint("connection", "dedup_key"),
     CheckConstraint(_in("status", INBOUND_STATUSES), name="status"),
-    CheckConstraint(f"disposition IS NULL OR {_in('disposition', MO_DISPOSITIONS)}",
+    CheckConstraint(f"disposition IS NULL OR {_in('disposition', tuple(MO_DISPOSITIONS))}",
                     name="disposition"),
     # unprocessed_mos(): status='received' oldest first.
     Index(None, "status", "id"),
