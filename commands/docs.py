@@ -14,6 +14,7 @@ from commands.help import help_text
 from commands.parse import MAX_QTY, parse, render_parse_error
 from commands.parsed import Item, Parsed, ParseError
 from commands.registry import REGISTRY, Registry
+from store.models import MO_DISPOSITIONS
 
 # protocol.md, "Error codes"; "parser" marks the codes commands/parse.py itself produces.
 ERROR_CODES: list[tuple[str, str, str, bool]] = [
@@ -105,6 +106,32 @@ def _outcome(result: Parsed | ParseError) -> str:
     return f"{result.command} ({result.lang}) {_cell(args)}".rstrip()
 
 
+HANDLING = [
+    "Every message gets an answer, or a recorded reason why not. Each has its effect once: "
+    "an order, a report or an opt-out is never applied twice because the network delivered "
+    "the message twice.",
+    "**Sending the same text again.** An SMSC delivers a message again only when it did not "
+    "get the gateway's acknowledgement. So the same text from the same phone is a new "
+    "message, handled and answered again, when the earlier one's acknowledgement surely "
+    "arrived: the SMPP session it went out on stayed up longer than the SMSC's response "
+    "timeout (`SMSGW_SMSC_RESPONSE_TIMEOUT`, default 30 s). Otherwise (the session dropped, "
+    "the gateway restarted, the acknowledgement was late, or simply less than that time has "
+    "passed) it is taken as the SMSC redelivering the earlier message, however late it "
+    "comes (within `SMSGW_MO_IDENTITY_HOURS`, default 48): no second order or report, and "
+    "the earlier answer is sent again (once the earlier message is handled, if it is not "
+    "yet). `HELP`, `BAL`, `OQ` and `Q` change nothing, so they are simply answered again, "
+    "afresh. When the SMSC puts its own message id on the message (`receipted_message_id` "
+    "on a deliver_sm that is not a receipt), the id decides instead.",
+    "**Opt-out always works.** `STOP`, `TD`, `退订` and `UNSUB …` are applied whatever the "
+    "rate limit says; over the limit, the confirmation is sent at most once per window.",
+    "**Rate limit.** A phone gets at most `SMSGW_RATE_LIMIT_MESSAGES` (default 20) messages "
+    "handled per `SMSGW_RATE_LIMIT_SECONDS` (default 60); the first message over it gets one "
+    "E12 per window, the rest are recorded and not answered.",
+    "**A phone resending.** The same error answer to the very same text is not sent again "
+    "within a minute; any other answer, or an answer to a different text, always goes.",
+]
+
+
 def render_markdown(registry: Registry = REGISTRY) -> str:
     out: list[str] = [
         "# SMS commands",
@@ -144,6 +171,13 @@ def render_markdown(registry: Registry = REGISTRY) -> str:
             help_text("en", "ORD"), help_text("zh", "ORD"), "```", "",
             "## Parsing rules where the protocol is silent", ""]
     out += [f"- {rule}" for rule in LENIENCY]
+    out += ["", "## Every message is handled", ""]
+    out += [f"{para}\n" for para in HANDLING]
+    out += ["Each message's disposition is stored with it, shown in the per-phone interaction "
+            "log (`GET /phones/{phone}/interactions`) and in `GET /messages?direction=in`, "
+            "and counted in `/metrics` (`smsgw_mo_dispositions_total`):", "",
+            "| disposition | meaning |", "| --- | --- |"]
+    out += [f"| `{name}` | {_cell(meaning)} |" for name, meaning in MO_DISPOSITIONS.items()]
     return "\n".join(out) + "\n"
 
 

@@ -21,6 +21,12 @@ from commands.parse import parse, render_parse_error
 from commands.parsed import Parsed, ParseError
 from commands.rules import Rule, RuleSet, apply_tag, record_forward, rule_reply, sender_profile
 
+# Commands that change nothing: a redelivery of one is simply answered again (afresh), since
+# the earlier answer may be stale (BAL, then REG, then BAL again).
+READ_ONLY_COMMANDS = frozenset({"HELP", "BAL", "OQ", "Q"})
+# Opt-out: applied whatever the rate limit or the storm guard says (protocol.md).
+OPT_OUT_COMMANDS = frozenset({"UNSUB"})
+
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
@@ -38,6 +44,19 @@ class Prepared:
     @property
     def lang(self) -> str:
         return self.result.lang
+
+    @property
+    def command(self) -> str | None:
+        return self.result.command if isinstance(self.result, Parsed) else None
+
+    @property
+    def read_only(self) -> bool:
+        return self.command in READ_ONLY_COMMANDS
+
+    @property
+    def opt_out(self) -> bool:
+        """STOP, TD, 退订 and UNSUB … (all parse as UNSUB)."""
+        return self.command in OPT_OUT_COMMANDS
 
 
 def prepare(text: str, today: date) -> Prepared:

@@ -29,6 +29,7 @@ def _seconds(now: float | datetime) -> float:
 class _PhoneState:
     accepted: deque[float]  # times of accepted messages inside the window, oldest first
     notified_at: float | None = None  # when the last E12 notice was allowed
+    opt_out_notified_at: float | None = None  # when the last over-limit opt-out confirmation
     last_seen: float = 0.0
 
 
@@ -86,6 +87,19 @@ class RateLimiter:
             return "limited_notify"
         return "limited_silent"
 
+    def allow_opt_out_notice(self, phone: str, now: float | datetime) -> bool:
+        """An opt-out from a sender over the limit is applied anyway (protocol.md); its
+        confirmation goes at most once per window (a faulty phone resending STOP)."""
+        t = _seconds(now)
+        state = self._phones.get(phone)
+        if state is None:
+            return True
+        if state.opt_out_notified_at is not None and \
+                t - state.opt_out_notified_at < self.per_seconds:
+            return False
+        state.opt_out_notified_at = t
+        return True
+
     def forget(self, phone: str) -> None:
         """Drop a phone's state (e.g. an operator lifts the limit)."""
         self._phones.pop(phone, None)
@@ -101,10 +115,14 @@ class RateLimiter:
 
 
 class ReplyStormGuard:
-    """The same error reply goes to the same number at most once per ``per_seconds``.
+    """A faulty phone resending the same text must not start a reply storm (protocol.md).
 
-    protocol.md: "a faulty phone resending must not start a reply storm". The caller passes
-    only error replies; ``allow`` records the send when it says yes.
+    Suppresses a reply only when it is byte-identical to the error reply this phone got for
+    a byte-identical text, less than ``per_seconds`` ago. A different answer, or an answer
+    to a different message (another PIN, another order), always goes: six ORDs with
+    different PINs get six E03s. ``allow`` records the send when it says yes; a suppressed
+    repeat does not extend the window, so a phone resending forever still hears once per
+    window. The caller records what it suppressed.
     """
 
     def __init__(self, per_seconds: float = 60, *, max_entries: int = DEFAULT_MAX_PHONES
@@ -115,20 +133,21 @@ class ReplyStormGuard:
             raise ValueError("max_entries must be at least 1")
         self.per_seconds = float(per_seconds)
         self.max_entries = max_entries
-        # (phone, text) -> time last allowed; oldest first, so expiry pops from the front.
-        self._sent: OrderedDict[tuple[str, str], float] = OrderedDict()
+        # (phone, MO text, reply text) -> time last allowed; oldest first for expiry.
+        self._sent: OrderedDict[tuple[str, str, str], float] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._sent)
 
-    def allow(self, phone: str, reply_text: str, now: float | datetime) -> bool:
+    def allow(self, phone: str, mo_text: str, reply_text: str, now: float | datetime
+              ) -> bool:
         t = _seconds(now)
         while self._sent:
             key, at = next(iter(self._sent.items()))
             if t - at < self.per_seconds:
                 break
             del self._sent[key]
-        key = (phone, reply_text)
+        key = (phone, mo_text, reply_text)
         last = self._sent.get(key)
         if last is not None and t - last < self.per_seconds:
             return False

@@ -20,6 +20,7 @@ from gateway.dispatcher import Dispatcher
 from gateway.esme import EsmeClient, SmscEndpoint
 from gateway.http_server import EmbeddedHttpServer
 from gateway.inbound import InboundHandler
+from gateway.mo_acks import AckTracker
 from gateway.mo_processor import MoProcessor
 from gateway.notices.service import NoticeService
 from gateway.routing import specs_from_settings
@@ -71,8 +72,10 @@ class Gateway:
                                      rate_limiter=RateLimiter(s.rate_limit_messages,
                                                               s.rate_limit_seconds),
                                      reassembly_timeout=s.reassembly_timeout)
-        self.inbound = InboundHandler(self.store, self.processor,
-                                      redelivery_window=s.mo_redelivery_window)
+        self.acks = AckTracker(self.store, peer_timeout=s.smsc_response_timeout,
+                               instance=s.instance)
+        self.inbound = InboundHandler(self.store, self.processor, acks=self.acks,
+                                      identity_hours=s.mo_identity_hours)
         self.clients = [EsmeClient(
             SmscEndpoint(sp.name, sp.host or "127.0.0.1", sp.port, sp.system_id, sp.password,
                          sp.system_type),
@@ -90,6 +93,7 @@ class Gateway:
                                      pause_max=s.throttle_pause_max)
         self.processor.on_enqueued = self.dispatcher.wake
         self.processor.start()
+        self.acks.start()
         for client in self.clients:
             client.start()
         self.dispatcher.start()
@@ -168,6 +172,7 @@ class Gateway:
             await client.stop()
         if hasattr(self, "processor"):
             await self.processor.stop()
+            await self.acks.stop()
         if self.simulator is not None:
             await self.simulator.stop()
         if self.store is not None:

@@ -70,15 +70,23 @@ class Settings(BaseSettings):
     auth_failure_window: float = Field(default=60.0, gt=0)
     auth_lockout: float = Field(default=300.0, gt=0)
 
-    # An MO byte-identical to one received this many seconds ago on the same connection is
-    # taken as the SMSC redelivering it (SMPP gives MOs no message id). Keep it short: a
-    # person who texts the same command twice on purpose must get two answers.
-    mo_redelivery_window: float = Field(default=60.0, ge=0)
+    # Redelivery or a person's repeat (gateway/inbound.py, gateway/mo_acks.py): an MO
+    # identical to an earlier one is a redelivery unless the earlier one's deliver_sm_resp
+    # went out on a session that stayed up for smsc_response_timeout afterwards (the SMSC's
+    # own response timeout: past it the SMSC surely has our ack). Set it to the SMSC's value
+    # or above; shorter risks taking a redelivery for a new message. A redelivery is
+    # recognised however late it comes, within mo_identity_hours.
+    smsc_response_timeout: float = Field(default=30.0, gt=0)
+    mo_identity_hours: float = Field(default=48.0, gt=0)
 
     # Command processing.
     rules_file: str | None = None  # YAML loaded into the rules table at first start
-    rate_limit_messages: int = Field(default=10, ge=1)  # per sender …
-    rate_limit_seconds: float = Field(default=60.0, gt=0)  # … per this many seconds (E12)
+    # Per sender: at most this many messages handled … per this many seconds (then one E12
+    # a window). 20 a minute: the README walkthrough (about 12 commands typed in two
+    # minutes) never trips it; a phone stuck resending is still stopped within a minute.
+    # Opt-outs (STOP, TD, 退订, UNSUB) are applied whatever the limit says.
+    rate_limit_messages: int = Field(default=20, ge=1)
+    rate_limit_seconds: float = Field(default=60.0, gt=0)
     reassembly_timeout: float = Field(default=120.0, gt=0)  # long MO parts wait this long
 
     # Dispatcher.

@@ -27,7 +27,8 @@ from gateway.smpp.connection import (
 
 log = logging.getLogger("smsgw.esme")
 
-DeliverHandler = Callable[[str, Pdu], Awaitable[Reply]]
+# (connection name, PDU, the SmppConnection it came on: its ack is tracked, gateway/mo_acks.py)
+DeliverHandler = Callable[[str, Pdu, SmppConnection], Awaitable[Reply]]
 # Called with (connection name, up) when the bind comes up or goes down (routing failover).
 StateListener = Callable[[str, bool], None]
 
@@ -108,7 +109,7 @@ class EsmeClient:
 
     async def on_request(self, conn: SmppConnection, pdu: Pdu) -> Reply:
         if pdu.command in ("deliver_sm", "data_sm"):
-            return await self.on_deliver(self.name, pdu)
+            return await self.on_deliver(self.name, pdu, conn)
         return Reply(st.ESME_RINVCMDID)
 
     async def on_bind(self, conn: SmppConnection, event: sm.BindRequested) -> int:

@@ -17,6 +17,9 @@ class Metrics:
                                    registry=r)
         self.mo_duplicates = Counter("smsgw_mo_duplicates", "MO redeliveries recognised",
                                      registry=r)
+        self.mo_dispositions = Counter(
+            "smsgw_mo_dispositions", "MOs by how they ended (store.models.MO_DISPOSITIONS)",
+            ["disposition"], registry=r)
         self.messages_out = Counter("smsgw_messages_out", "MT outcomes at submit time",
                                     ["status"], registry=r)
         self.submit_latency = Histogram(

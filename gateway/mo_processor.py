@@ -27,13 +27,16 @@ from commands.normalize import is_cjk
 from commands.parsed import Parsed
 from commands.rules import RuleCache
 from commands.templates import render
+from gateway.metrics import METRICS
 from gateway.smpp import text as smstext
 from store import inbound, outbound
+from store.events import record_event
 from store.store import Store
 
 log = logging.getLogger("smsgw.mo")
 
-PRIORITY_REPLY = 1
+PRIORITY_REPLY = inbound.PRIORITY_REPLY
+_WAIT = object()  # a redelivery whose original is not processed yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,15 @@ class StoredMo:
     dest: str
     text: str
     concat: smstext.ConcatInfo | None
+    duplicate_of: int | None = None  # the original, when the SMSC is redelivering it
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """What became of a message: the outcome actually sent, and the disposition stored."""
+
+    outcome: Outcome
+    disposition: str
 
 
 class MoProcessor:
@@ -60,6 +72,8 @@ class MoProcessor:
         self.storm = ReplyStormGuard() if storm_guard is None else storm_guard
         self.reassembler = smstext.Reassembler(timeout=reassembly_timeout)
         self._part_ids: dict[tuple, list[int]] = {}
+        # Redeliveries waiting for their original to be processed, by original id.
+        self._waiting: dict[int, list[StoredMo]] = {}
         self.on_enqueued = on_enqueued
         self._tasks: set[asyncio.Task[None]] = set()
         self._expiry_task: asyncio.Task[None] | None = None
@@ -68,6 +82,9 @@ class MoProcessor:
 
     def submit(self, mo: StoredMo) -> None:
         """A new MO is on disk: process it (or hold it until its siblings arrive)."""
+        if mo.duplicate_of is not None:
+            self._spawn(self._redelivery(mo))
+            return
         if mo.concat is None or mo.concat.total <= 1:
             self._spawn(self.process([mo.id], mo.source, mo.text))
             return
@@ -86,6 +103,11 @@ class MoProcessor:
     def start(self) -> None:
         self._expiry_task = asyncio.get_running_loop().create_task(self._expire_loop())
 
+    async def drain(self) -> None:
+        """Wait until every MO handed in so far is settled (tasks may spawn tasks)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def stop(self) -> None:
         if self._expiry_task is not None:
             self._expiry_task.cancel()
@@ -97,7 +119,7 @@ class MoProcessor:
         rows = await self.store.read(lambda c: inbound.unprocessed_mos(c, 100_000))
         for row in rows:
             self.submit(StoredMo(row.id, row.connection, row.source_addr, row.dest_addr,
-                                 row.text, _concat_of(row)))
+                                 row.text, _concat_of(row), row.duplicate_of))
         return len(rows)
 
     # -- processing -----------------------------------------------------------------------------
@@ -105,30 +127,44 @@ class MoProcessor:
     async def process(self, mo_ids: list[int], phone: str, text: str) -> None:
         first = mo_ids[0]
         try:
-            outcome = await self._handle(mo_ids, phone, text)
+            done = await self._handle(mo_ids, phone, text)
         except Exception as exc:  # a bug must not lose the MO: mark it failed, keep it
-            log.exception("mo=%d processing failed", first)
+            log.exception("mo=%d disposition=failed from=%s: processing raised", first, phone)
             error = f"{type(exc).__name__}: {exc}"
             await self.store.write(lambda c: [inbound.mark_mo_failed(c, i, error=error,
                                                                       now=_now())
                                               for i in mo_ids])
+            METRICS.mo_dispositions.labels("failed").inc(len(mo_ids))
+            self._release_waiting(mo_ids)
             return
-        log.info("mo=%d processed from=%s command=%s error=%s%s", first, phone,
-                 outcome.command, outcome.error,
-                 "" if outcome.reply else " (no reply)")
-        if outcome.reply or outcome.notices:
+        self._finished(mo_ids, phone, done)
+        self._release_waiting(mo_ids)
+
+    def _finished(self, mo_ids: list[int], phone: str, done: Done | None) -> None:
+        if done is None:  # another worker had already processed it
+            return
+        o = done.outcome
+        METRICS.mo_dispositions.labels(done.disposition).inc(len(mo_ids))
+        log.info("mo=%s disposition=%s from=%s command=%s error=%s",
+                 ",".join(map(str, mo_ids)), done.disposition, phone, o.command, o.error)
+        if o.reply or o.notices:
             self.on_enqueued()
 
-    async def _handle(self, mo_ids: list[int], phone: str, text: str) -> Outcome:
+    async def _handle(self, mo_ids: list[int], phone: str, text: str) -> Done | None:
         now = _now()
-        verdict = self.rate.check(phone, time.monotonic())
-        if verdict != "ok":
-            lang = "zh" if any(is_cjk(c) for c in text) else "en"
-            reply = render(lang, "e12_rate_limited") if verdict == "limited_notify" else None
-            outcome = Outcome(reply, lang, None, "E12")
-            await self.store.write(lambda c: self._commit(c, mo_ids, phone, outcome, now))
-            return outcome
         prepared = engine.prepare(text, local_today(now))
+        verdict = self.rate.check(phone, time.monotonic())
+        if verdict != "ok" and not prepared.opt_out:
+            lang = "zh" if any(is_cjk(c) for c in text) else "en"
+            notify = verdict == "limited_notify"
+            reply = render(lang, "e12_rate_limited") if notify else None
+            outcome = Outcome(reply, lang, None, "E12")
+            disposition = "rate_limited_notified" if notify else "rate_limited"
+            return await self.store.write(lambda c: self._commit(
+                c, mo_ids, phone, text, outcome, now, disposition=disposition)
+                if inbound.claim_mos(c, mo_ids) else None)
+        # An opt-out is applied whatever the limit says; over it, confirmed once a window.
+        confirm = verdict == "ok" or self.rate.allow_opt_out_notice(phone, time.monotonic())
         pin_ok: bool | None = None
         parsed = prepared.result
         if isinstance(parsed, Parsed) and pins.pin_in(parsed) is not None:
@@ -136,21 +172,36 @@ class MoProcessor:
             pin_ok = await self.store.read(lambda c: pins.precheck(c, phone, parsed))
         rules = await self.rules.current(self.store)
 
-        def run(conn) -> Outcome:  # type: ignore[no-untyped-def]
+        def run(conn) -> Done | None:  # type: ignore[no-untyped-def]
+            if not inbound.claim_mos(conn, mo_ids):
+                return None
             ctx = Context(conn=conn, phone=phone, now=now, today=local_today(now),
                           mo_id=mo_ids[0], pin_ok=pin_ok)
             outcome = engine.process(ctx, prepared, rules)
-            return self._commit(conn, mo_ids, phone, outcome, now)
+            return self._commit(conn, mo_ids, phone, text, outcome, now,
+                                disposition=None if confirm else "opt_out_reply_limited")
 
         return await self.store.write(run)
 
-    def _commit(self, conn, mo_ids: list[int], phone: str, outcome: Outcome,  # type: ignore[no-untyped-def]
-                now: datetime) -> Outcome:
+    def _commit(self, conn, mo_ids: list[int], phone: str, text: str,  # type: ignore[no-untyped-def]
+                outcome: Outcome, now: datetime, *, disposition: str | None = None) -> Done:
         reply = outcome.reply
-        if reply and outcome.error and not self.storm.allow(phone, reply, time.monotonic()):
-            log.info("mo=%d same error reply to %s within a minute: not sent again",
-                     mo_ids[0], phone)
-            reply = None
+        withheld: str | None = None
+        if disposition == "opt_out_reply_limited":
+            withheld, reply = reply, None
+        elif disposition is None:
+            if reply and outcome.error and not self.storm.allow(phone, text, reply,
+                                                                 time.monotonic()):
+                withheld, reply, disposition = reply, None, "reply_suppressed"
+            elif outcome.error == "INCOMPLETE":
+                disposition = "incomplete"
+            elif (outcome.command or "").startswith("FORWARD:"):
+                disposition = "forwarded"
+            else:
+                disposition = "answered" if reply else "no_reply"
+        if withheld is not None:  # what was not sent is recorded with the MO
+            record_event(conn, "in", mo_ids[0], "reply_withheld", now=now,
+                         detail=f"{disposition}: {withheld}")
         if reply:
             outbound.enqueue_mt(conn, dest_addr=phone, text=reply, priority=PRIORITY_REPLY,
                                 now=now, source_addr=self.source_addr, in_reply_to=mo_ids[0])
@@ -160,19 +211,103 @@ class MoProcessor:
         # an unmatched message is just "E01".
         label = " ".join(x for x in (outcome.command, outcome.error) if x) or None
         for mo_id in mo_ids:
-            inbound.mark_mo_processed(conn, mo_id, command=label, now=now)
-        return outcome if reply == outcome.reply else Outcome(
+            inbound.mark_mo_processed(conn, mo_id, command=label, now=now,
+                                      disposition=disposition)
+        sent = outcome if reply == outcome.reply else Outcome(
             reply, outcome.lang, outcome.command, outcome.error, outcome.notices)
+        return Done(sent, disposition)
 
     def _enqueue_notice(self, conn, notice: Notice, now: datetime) -> None:  # type: ignore[no-untyped-def]
         outbound.enqueue_mt(conn, dest_addr=notice.to, text=notice.text,
                             priority=notice.priority, now=now, source_addr=self.source_addr)
+
+    # -- SMSC redeliveries ------------------------------------------------------------------------
+
+    async def _redelivery(self, mo: StoredMo) -> None:
+        """No second effect; the person gets the original's answer again (issue 8).
+
+        A read-only command is answered afresh (an earlier answer may be stale). A part of a
+        long message is recorded only: the whole message is answered once. Otherwise the
+        original's reply is re-queued, once the original is processed.
+        """
+        assert mo.duplicate_of is not None
+        if mo.concat is not None and mo.concat.total > 1:
+            done = await self.store.write(lambda c: self._settle_duplicate(
+                c, mo, "duplicate_part", []))
+            self._finished([mo.id], mo.source, done)
+            return
+        if engine.prepare(mo.text, local_today(_now())).read_only:
+            await self.process([mo.id], mo.source, mo.text)
+            return
+        try:
+            done = await self.store.write(lambda c: self._replay(c, mo))
+        except Exception as exc:
+            log.exception("mo=%d disposition=failed: replay raised", mo.id)
+            error = f"{type(exc).__name__}: {exc}"
+            await self.store.write(lambda c: inbound.mark_mo_failed(c, mo.id, error=error,
+                                                                    now=_now()))
+            METRICS.mo_dispositions.labels("failed").inc()
+            return
+        if done is _WAIT:
+            log.info("mo=%d redelivery waits for mo=%d to be processed", mo.id,
+                     mo.duplicate_of)
+            self._waiting.setdefault(mo.duplicate_of, []).append(mo)
+            return
+        self._finished([mo.id], mo.source, done)
+
+    def _replay(self, conn, mo: StoredMo) -> Done | object | None:  # type: ignore[no-untyped-def]
+        assert mo.duplicate_of is not None
+        original = inbound.get_mo(conn, mo.duplicate_of)
+        if original is not None and original.status == "received":
+            return _WAIT
+        command = original.command if original is not None else None
+        texts = inbound.replies_to(conn, mo.duplicate_of)
+        if texts and _is_error_label(command):
+            # A phone resending the same text within the storm window gets the same error
+            # answer once, replayed or not.
+            t = time.monotonic()
+            kept = [x for x in texts if self.storm.allow(mo.source, mo.text, x, t)]
+            if not kept:
+                record_event(conn, "in", mo.id, "reply_withheld", now=_now(),
+                             detail="reply_suppressed: " + "\n".join(texts))
+                return self._settle_duplicate(conn, mo, "reply_suppressed", [],
+                                              command=command)
+            texts = kept
+        return self._settle_duplicate(
+            conn, mo, "replayed_duplicate" if texts else "duplicate_no_reply", texts,
+            command=command)
+
+    def _settle_duplicate(self, conn, mo: StoredMo, disposition: str, texts: list[str], *,  # type: ignore[no-untyped-def]
+                          command: str | None = None) -> Done | None:
+        now = _now()
+        if not inbound.mark_mo_processed(conn, mo.id, command=command, now=now,
+                                         disposition=disposition):
+            return None
+        for text in texts:
+            outbound.enqueue_mt(conn, dest_addr=mo.source, text=text, priority=PRIORITY_REPLY,
+                                now=now, source_addr=self.source_addr, in_reply_to=mo.id)
+        reply = "\n".join(texts) or None
+        return Done(Outcome(reply, "en", command, None), disposition)
+
+    def _release_waiting(self, mo_ids: list[int]) -> None:
+        for mo_id in mo_ids:
+            for mo in self._waiting.pop(mo_id, []):
+                self._spawn(self._redelivery(mo))
+
+    def _retry_waiting(self) -> None:
+        """Originals processed by another instance (or after a restart) release no one here:
+        look again."""
+        waiting, self._waiting = self._waiting, {}
+        for mos in waiting.values():
+            for mo in mos:
+                self._spawn(self._redelivery(mo))
 
     # -- incomplete concatenations --------------------------------------------------------------
 
     async def _expire_loop(self) -> None:
         while True:
             await asyncio.sleep(1.0)
+            self._retry_waiting()
             for expired in self.reassembler.expire(time.monotonic()):
                 ids = sorted(self._part_ids.pop(expired.key, []))
                 if ids:
@@ -187,13 +322,22 @@ class MoProcessor:
         outcome = Outcome(reply, lang, None, "INCOMPLETE")
         log.warning("mo=%s incomplete long message from=%s: parts %s never arrived",
                     ",".join(map(str, ids)), phone, missing)
-        await self.store.write(lambda c: self._commit(c, ids, phone, outcome, _now()))
-        self.on_enqueued()
+        done = await self.store.write(lambda c: self._commit(c, ids, phone, partial, outcome,
+                                                             _now())
+                                      if inbound.claim_mos(c, ids) else None)
+        self._finished(ids, phone, done)
+        self._release_waiting(ids)
 
     def _spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _is_error_label(label: str | None) -> bool:
+    """Whether an MO's stored command label ("ORD E03", "E01") says its reply was an error."""
+    last = (label or "").rsplit(" ", 1)[-1]
+    return len(last) == 3 and last[0] == "E" and last[1:].isdigit()
 
 
 def _concat_of(row) -> smstext.ConcatInfo | None:  # type: ignore[no-untyped-def]

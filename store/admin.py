@@ -231,10 +231,15 @@ def list_messages(conn: Connection, *, direction: str, phone: str | None = None,
 def interactions(conn: Connection, phone: str, *, since: datetime | None = None,
                  limit: int = 1000) -> list[dict[str, Any]]:
     """Every MO from and MT to ``phone`` (canonical: the caller normalises), oldest first
-    (ties: MO before its reply)."""
+    (ties: MO before its reply).
+
+    An MO shows its disposition (how it ended: answered, replayed_duplicate, rate_limited,
+    reply_suppressed, ...; store.models.MO_DISPOSITIONS) and, for an SMSC redelivery, the
+    MO it repeats (``duplicate_of``)."""
     mo, mt = inbound_messages, outbound_messages
     q_in = sa.select(mo.c.id, mo.c.received_at.label("at"), mo.c.text, mo.c.status,
-                     mo.c.command, mo.c.connection).where(mo.c.source_addr == phone)
+                     mo.c.command, mo.c.connection, mo.c.disposition,
+                     mo.c.duplicate_of).where(mo.c.source_addr == phone)
     q_out = sa.select(mt.c.id, mt.c.created_at.label("at"), mt.c.text, mt.c.status,
                       mt.c.in_reply_to, mt.c.connection).where(mt.c.dest_addr == phone)
     if since is not None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from store.events import dialect_insert, record_event
 from store.models import inbound_messages as mo
+from store.models import outbound_messages as mt
+
+PRIORITY_REPLY = 1  # outbound priority of a reply to an MO (design.md)
 
 
 def insert_mo(
@@ -24,6 +29,9 @@ def insert_mo(
     short_message: bytes,
     now: datetime,
     concat: tuple[int, int, int] | None = None,
+    content_key: str | None = None,
+    duplicate_of: int | None = None,
+    ack_session: str | None = None,
 ) -> tuple[int, bool]:
     """Store an MO; returns (id, is_new). A redelivery returns the first copy's id and False.
 
@@ -48,6 +56,9 @@ def insert_mo(
             concat_ref=concat[0] if concat else None,
             concat_total=concat[1] if concat else None,
             concat_seq=concat[2] if concat else None,
+            content_key=content_key,
+            duplicate_of=duplicate_of,
+            ack_session=ack_session,
         )
         .on_conflict_do_nothing(index_elements=["connection", "dedup_key"])
         .returning(mo.c.id)
@@ -68,18 +79,127 @@ def find_mo(conn: Connection, *, connection: str, dedup_key: str) -> int | None:
     ).scalar_one_or_none()
 
 
-def mark_mo_processed(conn: Connection, id: int, *, command: str | None, now: datetime) -> None:
-    conn.execute(
+@dataclass(frozen=True, slots=True)
+class StoredIdentity:
+    """Where `store_mo` put an MO: its row, and the original it repeats when the SMSC is
+    redelivering it (None for a new message)."""
+
+    id: int
+    duplicate_of: int | None
+
+
+def store_mo(
+    conn: Connection,
+    *,
+    connection: str,
+    content_key: str,
+    smsc_message_id: str | None,
+    horizon: timedelta,
+    now: datetime,
+    **fields: object,
+) -> StoredIdentity:
+    """Store an MO and decide whether it is an SMSC redelivery (gateway/inbound.py, the rule).
+
+    - With an SMSC message id the id decides: the same id on the same connection is the same
+      message, however late.
+    - Without one, the latest identical MO (same content_key) received within `horizon` is
+      the predecessor. If its ack is confirmed (the SMSC surely got our deliver_sm_resp, so
+      it has no reason to send it again) this one is a person's new message; if not, it is a
+      redelivery of the predecessor's original.
+
+    Every MO gets a row (redeliveries too: operators see them). Claims are unique keys, so
+    two instances storing the same MO at once agree: a new message claims
+    ``new:<digest>:<predecessor id>``; the loser of that race is a redelivery of the winner.
+    """
+    def insert(dedup_key: str, duplicate_of: int | None) -> tuple[int, bool]:
+        return insert_mo(conn, connection=connection, dedup_key=dedup_key, now=now,
+                         content_key=content_key, duplicate_of=duplicate_of,
+                         **fields)  # type: ignore[arg-type]
+
+    def redelivery_of(existing_id: int) -> StoredIdentity:
+        row = get_mo(conn, existing_id)
+        assert row is not None
+        original = row.duplicate_of if row.duplicate_of is not None else row.id
+        new_id, _ = insert(f"dup:{original}:{_unique()}", original)
+        return StoredIdentity(new_id, original)
+
+    if smsc_message_id:
+        new_id, is_new = insert(f"smsc-id:{smsc_message_id}", None)
+        return StoredIdentity(new_id, None) if is_new else redelivery_of(new_id)
+    latest = conn.execute(
+        sa.select(mo.c.id, mo.c.duplicate_of, mo.c.ack_confirmed, mo.c.received_at)
+        .where(mo.c.content_key == content_key)
+        .order_by(mo.c.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if latest is not None and not latest.ack_confirmed and latest.received_at >= now - horizon:
+        return redelivery_of(latest.id)
+    # The predecessor's id (even one past the horizon) keeps the claim key unique.
+    claim = f"new:{content_key}:{latest.id if latest is not None else 0}"
+    new_id, is_new = insert(claim, None)
+    return StoredIdentity(new_id, None) if is_new else redelivery_of(new_id)
+
+
+def _unique() -> str:
+    return uuid.uuid4().hex
+
+
+def store_receipt_without_id(conn: Connection, *, now: datetime, **fields: object) -> int:
+    """A deliver_sm flagged as a receipt but carrying no id: kept for operators, final."""
+    new_id, _ = insert_mo(conn, dedup_key=f"receipt:{_unique()}", now=now,
+                          **fields)  # type: ignore[arg-type]
+    mark_mo_processed(conn, new_id, command=None, disposition="receipt_without_id", now=now)
+    return new_id
+
+
+def confirm_acks(conn: Connection, ids: list[int]) -> int:
+    """The SMSC surely got these MOs' deliver_sm_resp (their session outlived its timeout)."""
+    if not ids:
+        return 0
+    return conn.execute(
+        sa.update(mo).where(mo.c.id.in_(ids)).values(ack_confirmed=True)
+    ).rowcount
+
+
+def replies_to(conn: Connection, mo_id: int) -> list[str]:
+    """The reply texts queued for an MO, in order (what a replay sends again)."""
+    return list(conn.execute(
+        sa.select(mt.c.text)
+        .where(mt.c.in_reply_to == mo_id, mt.c.priority == PRIORITY_REPLY)
+        .order_by(mt.c.id)
+    ).scalars())
+
+
+def claim_mos(conn: Connection, ids: list[int]) -> bool:
+    """Take these received MOs for processing in this transaction, or False when another
+    worker already finished them. On PostgreSQL the UPDATE locks the rows, so a concurrent
+    claimer waits for our commit and then finds them processed (no effect twice)."""
+    done = conn.execute(
+        sa.update(mo).where(mo.c.id.in_(ids), mo.c.status == "received")
+        .values(status="received")
+    ).rowcount
+    return done == len(ids)
+
+
+def mark_mo_processed(conn: Connection, id: int, *, command: str | None, now: datetime,
+                      disposition: str | None = None) -> bool:
+    """Final state of a received MO; False when it was already final (another worker won)."""
+    done = conn.execute(
         sa.update(mo)
-        .where(mo.c.id == id)
-        .values(status="processed", processed_at=now, command=command, error=None)
-    )
-    record_event(conn, "in", id, "processed", now=now, detail=command)
+        .where(mo.c.id == id, mo.c.status == "received")
+        .values(status="processed", processed_at=now, command=command, error=None,
+                disposition=disposition)
+    ).rowcount
+    if done:
+        record_event(conn, "in", id, "processed", now=now,
+                     detail=" ".join(x for x in (disposition, command) if x) or None)
+    return bool(done)
 
 
 def mark_mo_failed(conn: Connection, id: int, *, error: str, now: datetime) -> None:
     conn.execute(
-        sa.update(mo).where(mo.c.id == id).values(status="failed", processed_at=now, error=error)
+        sa.update(mo).where(mo.c.id == id)
+        .values(status="failed", processed_at=now, error=error, disposition="failed")
     )
     record_event(conn, "in", id, "failed", now=now, detail=error)
 

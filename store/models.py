@@ -44,6 +44,30 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 INBOUND_STATUSES = ("received", "processed", "failed")
+# How each MO ended (issue 8, "never silent"): stored on the row, shown in the interaction log
+# and the API, counted in /metrics (smsgw_mo_dispositions_total). Documented for operators in
+# docs/commands.md (commands/docs.py).
+MO_DISPOSITIONS: dict[str, str] = {
+    "answered": "handled; the reply is queued",
+    "no_reply": "handled; the command has nothing to say back",
+    "forwarded": "a forward rule handed it on; no reply by design",
+    "replayed_duplicate": "an SMSC redelivery: the original's answer sent again, no second "
+                          "effect",
+    "duplicate_no_reply": "an SMSC redelivery of a message that itself got no reply (see "
+                          "its disposition)",
+    "duplicate_part": "a redelivered part of a long message; the whole message is answered "
+                      "once",
+    "rate_limited_notified": "over the sender's rate limit: the window's one E12 sent",
+    "rate_limited": "over the rate limit and already told this window: nothing sent",
+    "opt_out_reply_limited": "an opt-out applied over the rate limit; its confirmation "
+                             "already went this window",
+    "reply_suppressed": "the same text got the same error answer less than a minute ago "
+                        "(a phone resending): not sent again, recorded",
+    "incomplete": "parts of a long message never arrived; the sender was told which",
+    "receipt_without_id": "a delivery receipt carrying no id: kept for operators, never "
+                          "taken for a command",
+    "failed": "processing raised an error: kept for an operator (see its error)",
+}
 OUTBOUND_STATUSES = (
     "queued",
     "sending",
@@ -120,10 +144,24 @@ inbound_messages = Table(
     Column("concat_ref", Integer, nullable=True),
     Column("concat_total", SmallInteger, nullable=True),
     Column("concat_seq", SmallInteger, nullable=True),
+    # Redelivery identity (migration 0008, gateway/inbound.py): a digest of source, dest and
+    # content; `duplicate_of` the original this MO repeats when it is an SMSC redelivery;
+    # `ack_session` the SMPP session whose deliver_sm_resp acknowledged it, and
+    # `ack_confirmed` set once that session stayed up past the SMSC's response timeout (so
+    # the SMSC surely got the ack and an identical MO afterwards is a person's new message).
+    Column("content_key", String(64), nullable=True),
+    Column("duplicate_of", BigId, nullable=True),
+    Column("ack_session", String(128), nullable=True),
+    Column("ack_confirmed", Boolean, nullable=False, server_default=sa.false()),
+    Column("disposition", String(32), nullable=True),
     UniqueConstraint("connection", "dedup_key"),
     CheckConstraint(_in("status", INBOUND_STATUSES), name="status"),
+    CheckConstraint(f"disposition IS NULL OR {_in('disposition', tuple(MO_DISPOSITIONS))}",
+                    name="disposition"),
     # unprocessed_mos(): status='received' oldest first.
     Index(None, "status", "id"),
+    # The latest identical predecessor of an MO (redelivery check).
+    Index(None, "content_key", "id"),
 )
 
 outbound_messages = Table(

@@ -101,15 +101,19 @@ async def test_unknown_command_gets_e01(gw: Gateway) -> None:
     assert "FOO" in inbox[0].text and "HELP" in inbox[0].text
 
 
-async def test_redelivered_mo_is_processed_once(gw: Gateway) -> None:
+async def test_redelivered_read_only_mo_is_answered_again(gw: Gateway) -> None:
+    """The SMSC redelivers (our ack may be lost: the session dropped right after it). The
+    redelivery is stored as such, and a read-only command is simply answered again."""
     ids = await gw.simulator.inject_mo(PHONE, SHORT_CODE, "HELP")
+    await gw.simulator.wait_delivered(ids)
+    gw.simulator.drop_connections()
     await gw.simulator.wait_for_inbox(PHONE, 1, timeout=10)
-    await gw.simulator.redeliver(ids[0])
-    await asyncio.sleep(0.5)
-    count = await gw.store.read(lambda c: c.exec_driver_sql(
-        "SELECT count(*) FROM inbound_messages").scalar_one())
-    assert count == 1
-    assert len(gw.simulator.handset(PHONE).inbox) == 1
+    await gw.simulator.redeliver(ids[0], timeout=10)
+    inbox = await gw.simulator.wait_for_inbox(PHONE, 2, timeout=10)
+    assert [m.text[:9] for m in inbox] == ["Commands:", "Commands:"]
+    rows = await gw.store.read(lambda c: c.exec_driver_sql(
+        "SELECT id, duplicate_of, disposition FROM inbound_messages ORDER BY id").all())
+    assert [(r[1], r[2]) for r in rows] == [(None, "answered"), (rows[0][0], "answered")]
 
 
 async def test_reconnect_after_drop_loses_no_queued_reply(gw: Gateway) -> None:
@@ -192,16 +196,22 @@ async def test_unprocessed_mo_is_processed_on_restart(db_url: str) -> None:
         await gateway.stop()
 
 
-async def test_same_text_after_the_redelivery_window_is_answered_again(db_url: str) -> None:
-    gateway = Gateway(make_settings(db_url, mo_redelivery_window=1.0))
+async def test_same_text_after_a_confirmed_ack_is_a_new_message(db_url: str) -> None:
+    """Our ack went out on a session that stayed up past the SMSC's response timeout: the
+    SMSC has it and will not redeliver, so the same text again is the person's new MO."""
+    gateway = Gateway(make_settings(db_url, smsc_response_timeout=0.3))
     await gateway.start(api=False)
     try:
         await asyncio.wait_for(gateway.client.wait_bound(), 10)
         await gateway.simulator.inject_mo(PHONE, SHORT_CODE, "HELP")
         await gateway.simulator.wait_for_inbox(PHONE, 1, timeout=10)
-        await asyncio.sleep(1.1)
+        await wait_until(lambda: gateway.store.read(lambda c: c.exec_driver_sql(
+            "SELECT ack_confirmed FROM inbound_messages").scalar()))
         await gateway.simulator.inject_mo(PHONE, SHORT_CODE, "HELP")
         inbox = await gateway.simulator.wait_for_inbox(PHONE, 2, timeout=10)
         assert [m.text[:9] for m in inbox] == ["Commands:", "Commands:"]
+        dup = await gateway.store.read(lambda c: c.exec_driver_sql(
+            "SELECT count(*) FROM inbound_messages WHERE duplicate_of IS NOT NULL").scalar())
+        assert dup == 0
     finally:
         await gateway.stop()

@@ -49,8 +49,15 @@ async def test_parts_out_of_order_with_a_repeat_make_one_message(gw: Gateway) ->
     await asyncio.sleep(0.3)
     assert len(gw.simulator.handset(PHONE).inbox) == 1
     statuses = await gw.store.read(lambda c: c.exec_driver_sql(
-        "SELECT status, command FROM inbound_messages ORDER BY id").all())
-    assert [tuple(r) for r in statuses] == [("processed", "HELP")] * 3
+        "SELECT status, command, disposition, duplicate_of FROM inbound_messages"
+        " ORDER BY id").all())
+    # The repeated part is stored too (operators see it) as a redelivery of the first copy
+    # (no ack confirmed: this test hands PDUs in without a session), and changes nothing.
+    first = await gw.store.read(lambda c: c.exec_driver_sql(
+        "SELECT min(id) + 1 FROM inbound_messages").scalar())
+    assert [tuple(r) for r in statuses] == [
+        ("processed", "HELP", "answered", None), ("processed", "HELP", "answered", None),
+        ("processed", None, "duplicate_part", first), ("processed", "HELP", "answered", None)]
 
 
 async def test_incomplete_message_gets_a_clear_reply(gw: Gateway) -> None:
@@ -58,8 +65,8 @@ async def test_incomplete_message_gets_a_clear_reply(gw: Gateway) -> None:
     inbox = await gw.simulator.wait_for_inbox(PHONE, 1, timeout=10)
     assert "incomplete" in inbox[0].text.lower(), inbox[0].text
     row = await gw.store.read(lambda c: c.exec_driver_sql(
-        "SELECT status, command FROM inbound_messages").one())
-    assert tuple(row) == ("processed", "INCOMPLETE")
+        "SELECT status, command, disposition FROM inbound_messages").one())
+    assert tuple(row) == ("processed", "INCOMPLETE", "incomplete")
 
 
 async def test_waiting_parts_survive_a_restart(tmp_path: Path) -> None:

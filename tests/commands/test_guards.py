@@ -83,31 +83,52 @@ def test_rate_limiter_rejects_bad_settings() -> None:
         RateLimiter(per_seconds=0)
 
 
-def test_same_error_reply_once_a_minute() -> None:
+def test_same_error_reply_to_the_same_text_once_a_minute() -> None:
     g = ReplyStormGuard(per_seconds=60)
     err = "ERR E01 unknown command 'FOO'. HELP for format"
-    assert g.allow(A, err, 0) is True
-    assert g.allow(A, err, 1) is False
-    assert g.allow(A, err, 59.9) is False
-    assert g.allow(A, err, 60) is True
-    assert g.allow(A, err, 61) is False
+    assert g.allow(A, "FOO", err, 0) is True
+    assert g.allow(A, "FOO", err, 1) is False
+    assert g.allow(A, "FOO", err, 59.9) is False
+    assert g.allow(A, "FOO", err, 60) is True
+    assert g.allow(A, "FOO", err, 61) is False
 
 
-def test_storm_guard_is_per_number_and_per_text() -> None:
+def test_storm_guard_is_per_number_text_and_reply() -> None:
     g = ReplyStormGuard(per_seconds=60)
-    assert g.allow(A, "ERR E01 x", 0)
-    assert g.allow(B, "ERR E01 x", 0)
-    assert g.allow(A, "ERR E02 y", 0)
-    assert not g.allow(A, "ERR E01 x", 1)
+    assert g.allow(A, "X", "ERR E01 x", 0)
+    assert g.allow(B, "X", "ERR E01 x", 0)
+    assert g.allow(A, "X", "ERR E02 y", 0)
+    assert not g.allow(A, "X", "ERR E01 x", 1)
+
+
+def test_storm_guard_never_hides_the_answer_to_a_different_message() -> None:
+    """Issue 8: six ORDs with different PINs each get their E03; a locked phone sending the
+    right PIN after a wrong one gets its E05 (the same reply text, a different message)."""
+    g = ReplyStormGuard(per_seconds=60)
+    e03 = "ERR E03 SMS ordering is not enabled for this account"
+    assert all(g.allow(A, f"ORD {pin} 1001*1", e03, i) for i, pin in
+               enumerate(("111111", "222222", "333333", "444444", "555555", "666666")))
+    e05 = "ERR E05 locked"
+    assert g.allow(A, "ORD 000009 1001*1", e05, 10)
+    assert g.allow(A, "ORD 123456 1001*1", e05, 11)
 
 
 def test_storm_guard_memory_is_bounded() -> None:
     g = ReplyStormGuard(per_seconds=60, max_entries=10)
     for i in range(100):
-        g.allow(f"86{i}", "ERR", 0)
+        g.allow(f"86{i}", "X", "ERR", 0)
     assert len(g) == 10
-    g.allow(A, "ERR", 120)  # everything older than a minute expires
+    g.allow(A, "X", "ERR", 120)  # everything older than a minute expires
     assert len(g) == 1
+
+
+def test_opt_out_confirmation_once_per_window_when_limited() -> None:
+    rl = RateLimiter(max_messages=1, per_seconds=60)
+    assert rl.check(A, 0) == "ok"
+    assert rl.check(A, 1) == "limited_notify"
+    assert rl.allow_opt_out_notice(A, 2) is True
+    assert rl.allow_opt_out_notice(A, 3) is False
+    assert rl.allow_opt_out_notice(A, 62) is True
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -110,3 +112,89 @@ def test_mo_lifecycle(store: Store) -> None:
         )
     )
     assert history == ["received", "processed"]
+
+
+# -- redelivery identity (issue 8): the ack rule, the horizon, SMSC ids, claims ---------------
+
+HORIZON = timedelta(hours=48)
+
+
+def _store_mo(conn: Connection, *, now: datetime = NOW, key: str = "digest-1",
+              smsc_id: str | None = None, connection: str = "smsc1") -> inbound.StoredIdentity:
+    return inbound.store_mo(
+        conn, connection=connection, content_key=key, smsc_message_id=smsc_id,
+        horizon=HORIZON, now=now, source_addr="8613800000001", dest_addr="10690",
+        text="ORD 123456 1001*1", data_coding=0, esm_class=0, short_message=b"ORD")
+
+
+def test_identical_mo_is_a_redelivery_until_the_ack_is_confirmed(store: Store) -> None:
+    first = store.run(lambda c: _store_mo(c))
+    assert first.duplicate_of is None
+    # Ack not confirmed (session dropped, crash, or simply not yet known): a redelivery,
+    # also 47 hours later; a redelivery of a redelivery points at the original.
+    again = store.run(lambda c: _store_mo(c, now=NOW + timedelta(hours=47)))
+    assert again.duplicate_of == first.id
+    third = store.run(lambda c: _store_mo(c, now=NOW + timedelta(hours=47)))
+    assert third.duplicate_of == first.id
+    # Confirmed: the SMSC had our ack, so the same text is the person's new message.
+    store.run(lambda c: inbound.confirm_acks(c, [first.id, again.id, third.id]))
+    new = store.run(lambda c: _store_mo(c, now=NOW + timedelta(hours=47, seconds=1)))
+    assert new.duplicate_of is None and new.id != first.id
+    # Past the horizon an unconfirmed predecessor is forgotten.
+    late = store.run(lambda c: _store_mo(c, now=NOW + timedelta(hours=47 + 49)))
+    assert late.duplicate_of is None
+
+
+def test_smsc_message_id_decides_exactly(store: Store) -> None:
+    a = store.run(lambda c: _store_mo(c, smsc_id="A1"))
+    b = store.run(lambda c: _store_mo(c, smsc_id="B2"))  # same text, another id: new
+    again = store.run(lambda c: _store_mo(c, smsc_id="A1", now=NOW + timedelta(days=1)))
+    assert a.duplicate_of is None and b.duplicate_of is None
+    assert again.duplicate_of == a.id
+
+
+def test_two_workers_claiming_the_same_new_message_agree(store: Store) -> None:
+    """Both see a confirmed predecessor and both try to claim the new message: the unique
+    claim key makes the second a redelivery of the first (one effect)."""
+    first = store.run(lambda c: _store_mo(c))
+    store.run(lambda c: inbound.confirm_acks(c, [first.id]))
+
+    def both(conn: Connection) -> tuple[inbound.StoredIdentity, inbound.StoredIdentity]:
+        one = _store_mo(conn, now=at(60))
+        # The second worker decided before the first one's row existed: replay its claim.
+        row = inbound.get_mo(conn, one.id)
+        assert row is not None and row.dedup_key == f"new:digest-1:{first.id}"
+        conn.execute(sa.update(inbound_messages).where(inbound_messages.c.id == one.id)
+                     .values(ack_confirmed=True))  # as if this one were confirmed already
+        two = inbound.store_mo(
+            conn, connection="smsc1", content_key="digest-1", smsc_message_id=None,
+            horizon=HORIZON, now=at(61), source_addr="8613800000001", dest_addr="10690",
+            text="x", data_coding=0, esm_class=0, short_message=b"x")
+        return one, two
+
+    one, two = store.run(both)
+    assert one.duplicate_of is None and two.duplicate_of is None  # confirmed: both new
+    assert store.run(lambda c: inbound.insert_mo(
+        c, connection="smsc1", dedup_key=f"new:digest-1:{first.id}", source_addr="1",
+        dest_addr="2", text="x", data_coding=0, esm_class=0, short_message=b"x",
+        now=at(62))) == (one.id, False)
+
+
+def test_receipt_without_id_is_stored_final(store: Store) -> None:
+    mo_id = store.run(lambda c: inbound.store_receipt_without_id(
+        c, connection="smsc1", now=NOW, source_addr="8613800000001", dest_addr="10690",
+        text="stat:DELIVRD", data_coding=0, esm_class=4, short_message=b"stat:DELIVRD"))
+    row = store.run(lambda c: inbound.get_mo(c, mo_id))
+    assert row is not None
+    assert (row.status, row.disposition) == ("processed", "receipt_without_id")
+    assert store.run(lambda c: inbound.unprocessed_mos(c, 10)) == []
+
+
+def test_claim_and_mark_happen_once(store: Store) -> None:
+    mo_id = store.run(lambda c: mo(c, "claim"))
+    assert store.run(lambda c: inbound.claim_mos(c, [mo_id])) is True
+    assert store.run(lambda c: inbound.mark_mo_processed(
+        c, mo_id, command="HELP", now=NOW, disposition="answered")) is True
+    assert store.run(lambda c: inbound.claim_mos(c, [mo_id])) is False
+    assert store.run(lambda c: inbound.mark_mo_processed(
+        c, mo_id, command="HELP", now=NOW, disposition="answered")) is False
