@@ -15,7 +15,7 @@ from datetime import date
 from commands import handlers
 from commands.clock import local_time
 from commands.context import Context, Outcome
-from commands.help import help_text
+from commands.help import help_reply
 from commands.normalize import normalize
 from commands.parse import parse, render_parse_error
 from commands.parsed import Parsed, ParseError
@@ -80,7 +80,7 @@ def process(ctx: Context, prepared: Prepared, rules: RuleSet) -> Outcome:
     if isinstance(result, ParseError):
         return Outcome(render_parse_error(result), result.lang, None, result.code)
     if result.command == "HELP":
-        return Outcome(help_text(result.lang, result.args.get("command")), result.lang, "HELP")
+        return help_reply(ctx, result)
     return handlers.dispatch(ctx, result)
 
 

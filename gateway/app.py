@@ -23,6 +23,7 @@ from gateway.inbound import InboundHandler
 from gateway.mo_acks import AckTracker
 from gateway.mo_processor import MoProcessor
 from gateway.notices.service import NoticeService
+from gateway.receipt_sweep import ReceiptSweep
 from gateway.routing import specs_from_settings
 from gateway.smpp.session import SessionConfig
 from gateway.smpp_server import UpstreamServer
@@ -45,6 +46,7 @@ class Gateway:
         self.upstream_server: UpstreamServer | None = None
         self.api_port: int | None = None
         self.notices: NoticeService | None = None
+        self.receipt_sweep: ReceiptSweep | None = None
 
     async def start(self, *, api: bool = True) -> None:
         s = self.settings
@@ -105,6 +107,11 @@ class Gateway:
                         backlog)
         if s.smpp_server_port is not None:
             await self._start_smpp_server()
+        self.receipt_sweep = ReceiptSweep(
+            self.store, interval=s.receipt_retry_interval,
+            unmatched_age=s.receipt_unmatched_age,
+            on_matched=lambda: self.inbound.on_upstream_owed())
+        self.receipt_sweep.start()
         if api:
             await self._start_api()
 
@@ -164,6 +171,8 @@ class Gateway:
             await self._api.stop()
         if self.upstream_server is not None:
             await self.upstream_server.stop()
+        if self.receipt_sweep is not None:
+            await self.receipt_sweep.stop()
         if self.notices is not None:
             await self.notices.stop()
         if hasattr(self, "dispatcher"):

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # ESME_RTHROTTLED / ESME_RMSGQFUL pause the connection: exponential, these bounds (s).
     throttle_pause_min: float = Field(default=0.2, gt=0)
     throttle_pause_max: float = Field(default=10.0, gt=0)
+    # Receipts parked unmatched (gateway/receipt_sweep.py) are matched again this often (s),
+    # and reported (log + smsgw_receipts_unmatched_aged) once older than this (s).
+    receipt_retry_interval: float = Field(default=2.0, gt=0)
+    receipt_unmatched_age: float = Field(default=600.0, gt=0)
 
     # Notices (gateway/notices): quiet hours holding priority-3 messages, local "HH:MM-HH:MM"
     # (e.g. "21:00-08:00"); unset = off. Event → template/recipients/priority configuration

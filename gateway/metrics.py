@@ -28,6 +28,13 @@ class Metrics:
             registry=r)
         self.receipts = Counter("smsgw_receipts", "Delivery receipts by state", ["state"],
                                 registry=r)
+        self.receipts_matched_late = Counter(
+            "smsgw_receipts_matched_late",
+            "Parked delivery receipts matched by the receipt sweep", registry=r)
+        self.receipts_unmatched_aged = Gauge(
+            "smsgw_receipts_unmatched_aged",
+            "Delivery receipts parked unmatched for longer than the unmatched age",
+            registry=r)
         self.binds_up = Gauge("smsgw_binds_up", "SMPP binds currently up", ["connection"],
                               registry=r)
         self.queue_depth = Gauge("smsgw_queue_depth", "Queued MTs by priority", ["priority"],

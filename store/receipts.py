@@ -4,16 +4,27 @@ A receipt can arrive before its submit_sm_resp has been stored (the SMSC answers
 once and they take different paths here), or name an id we never saw. Such receipts are kept
 in pending_receipts and applied when the id is written (outbound.mark_part_submitted); they
 are never dropped.
+
+That hand-over alone is not enough on PostgreSQL with several writers (READ COMMITTED):
+the receipt's transaction looks for the part before the part's transaction commits, and the
+part's transaction looks in pending_receipts before the receipt's commits, so both miss and
+the receipt stays parked. `retry_pending` closes the gap: run in a fresh transaction after
+both committed (the gateway's receipt sweep, gateway/receipt_sweep.py), it sees both rows.
+A parked receipt is claimed by deleting it (DELETE ... RETURNING) before it is applied, so
+two instances retrying the same receipt apply it once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from store import upstream
 from store.events import record_event
 from store.ids import normalise_smsc_id, smsc_id_candidates
 from store.models import outbound_messages as msg
@@ -37,6 +48,12 @@ RECEIPT_STATES: dict[str, str] = {
     "ACCEPTED": "delivered",
 }
 
+# pending_receipts.smsc_message_id / outbound_parts.smsc_message_id are String(128): a longer
+# id can match nothing we sent (submit_sm_resp ids are at most 65 octets), and storing it
+# whole would fail the transaction, so the SMSC would get an error and redeliver forever.
+SMSC_ID_MAX = 128
+_INT32_MAX = 2**31 - 1
+
 PART_FINAL_STATES = frozenset({"delivered", "failed", "expired", "rejected", "unknown"})
 # A message is failed/expired/rejected as soon as one of its parts is (the text is broken).
 _FAILING = ("failed", "expired", "rejected")
@@ -57,6 +74,9 @@ def apply_receipt(
     """Apply a receipt to its part; returns the message id, or None when kept as pending."""
     if state not in PART_FINAL_STATES:
         raise ValueError(f"receipt state {state!r} is not one of {sorted(PART_FINAL_STATES)}")
+    smsc_message_id = _storable(smsc_message_id)[:SMSC_ID_MAX]
+    if error_code is not None and not 0 <= error_code <= _INT32_MAX:
+        error_code = None  # does not fit the column; the raw text keeps it
     found = find_part(conn, smsc_message_id, connection=connection)
     if found is None:
         conn.execute(
@@ -66,7 +86,7 @@ def apply_receipt(
                 state=state,
                 error_code=error_code,
                 received_at=now,
-                raw=raw,
+                raw=_storable(raw),
             )
         )
         return None
@@ -142,15 +162,91 @@ def apply_to_part(
     return str(new_status)
 
 
-def apply_pending_for(conn: Connection, found: Row, *, now: datetime) -> int:
-    """Apply (and remove) receipts that arrived before ``found``'s SMSC id was stored."""
+def _storable(text: str) -> str:
+    """Text any database accepts: PostgreSQL refuses NUL in text and lone surrogates (which a
+    UCS-2 receipt can decode to) cannot be encoded as UTF-8."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def _claim(conn: Connection, where: sa.ColumnElement[bool]) -> list[Row]:
+    """Delete parked receipts and return them: whoever deletes a row applies it, so two
+    instances retrying the same receipt apply it once (PostgreSQL makes the second DELETE
+    wait for the first and then find nothing)."""
     rows = conn.execute(
-        sa.select(pending)
-        .where(pending.c.smsc_message_id.in_(smsc_id_candidates(found.smsc_message_id)))
-        .order_by(pending.c.id)
+        sa.delete(pending).where(where).returning(
+            pending.c.id, pending.c.state, pending.c.error_code)
     ).all()
+    return sorted(rows, key=lambda r: r.id)
+
+
+def _apply_claimed(conn: Connection, found: Row, rows: Sequence[Row], *, now: datetime) -> None:
     for r in rows:
         apply_to_part(conn, found, state=r.state, error_code=r.error_code, now=now)
     if rows:
-        conn.execute(sa.delete(pending).where(pending.c.id.in_([r.id for r in rows])))
+        # The receipt may have made the message final: owe its application the receipt too
+        # (a no-op for messages that did not come from an upstream application).
+        upstream.owe_receipt(conn, int(found.message_id), now=now)
+
+
+def apply_pending_for(conn: Connection, found: Row, *, now: datetime) -> int:
+    """Apply (and remove) receipts that arrived before ``found``'s SMSC id was stored."""
+    rows = _claim(conn, pending.c.smsc_message_id.in_(smsc_id_candidates(found.smsc_message_id)))
+    _apply_claimed(conn, found, rows, now=now)
     return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    matched: list[int]  # message ids that got a parked receipt applied
+    scanned: int  # parked receipts looked at
+    last_id: int | None  # highest pending id looked at (to page with `after_id`)
+
+
+def retry_pending(
+    conn: Connection,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+    after_id: int = 0,
+    limit: int = 500,
+) -> Retried:
+    """Match parked receipts again: up to `limit` of them, by id above `after_id`, received at
+    or after `since` when given. One query finds which parked ids now have a part, so a
+    table full of ids we never sent costs one look-up per page, not one per receipt."""
+    query = sa.select(pending.c.id, pending.c.connection, pending.c.smsc_message_id).where(
+        pending.c.id > after_id)
+    if since is not None:
+        query = query.where(pending.c.received_at >= since)
+    rows = conn.execute(query.order_by(pending.c.id).limit(limit)).all()
+    if not rows:
+        return Retried([], 0, None)
+    candidates = {r.id: smsc_id_candidates(r.smsc_message_id) for r in rows}
+    known = set(conn.execute(
+        sa.select(part.c.smsc_message_id).where(
+            part.c.smsc_message_id.in_(sorted({c for cs in candidates.values() for c in cs})))
+    ).scalars())
+    matched: list[int] = []
+    for r in rows:
+        if known.isdisjoint(candidates[r.id]):
+            continue
+        found = find_part(conn, r.smsc_message_id, connection=r.connection)
+        if found is None:
+            continue
+        claimed = _claim(conn, pending.c.id == r.id)
+        _apply_claimed(conn, found, claimed, now=now)
+        if claimed:
+            matched.append(int(found.message_id))
+    return Retried(matched, len(rows), int(rows[-1].id))
+
+
+def unmatched_before(conn: Connection, cutoff: datetime, *,
+                     limit: int = 20) -> tuple[int, list[Row]]:
+    """How many parked receipts were received before `cutoff`, and the oldest `limit` of them
+    (id, connection, smsc_message_id, state, received_at) for a log line or the API."""
+    count = conn.execute(sa.select(sa.func.count()).select_from(pending)
+                         .where(pending.c.received_at < cutoff)).scalar_one()
+    oldest = conn.execute(
+        sa.select(pending.c.id, pending.c.connection, pending.c.smsc_message_id,
+                  pending.c.state, pending.c.received_at)
+        .where(pending.c.received_at < cutoff).order_by(pending.c.id).limit(limit)).all()
+    return int(count), list(oldest)

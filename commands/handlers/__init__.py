@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from commands.context import Context, Outcome
 from commands.handlers import account, collection, ordering, queries, subscriptions
-from commands.handlers.common import fail
+from commands.handlers.common import command_name, fail
 from commands.parsed import Parsed
 from commands.roles import Roles, load_roles
 from store.domain import accounts
@@ -54,5 +54,5 @@ def dispatch(ctx: Context, parsed: Parsed, roles: Roles | None = None) -> Outcom
         if sender is None:
             return fail(parsed, "E03", "e03_not_registered")
         if not roles.allows(sender.role, parsed.command):
-            return fail(parsed, "E03", "e03_not_allowed", cmd=parsed.command)
+            return fail(parsed, "E03", "e03_not_allowed", cmd=command_name(parsed))
     return handler(ctx, parsed, sender)

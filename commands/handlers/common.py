@@ -12,6 +12,7 @@ from sqlalchemy.engine import Row
 from commands import clock
 from commands.context import Context, Notice, Outcome
 from commands.parsed import Item, Parsed
+from commands.registry import REGISTRY
 from commands.templates import render
 from store.domain import accounts, products
 
@@ -23,6 +24,12 @@ PIN_LOCK = timedelta(minutes=30)
 
 def text(parsed: Parsed, key: str, /, **values: object) -> str:
     return render(parsed.lang, key, **values)
+
+
+def command_name(parsed: Parsed) -> str:
+    """The command as a reply in the sender's language names it: 订货 in Chinese, ORD."""
+    spec = REGISTRY.get(parsed.command)
+    return spec.name_zh if spec is not None and parsed.lang == "zh" else parsed.command
 
 
 def ok(parsed: Parsed, key: str, /, *, notices: Iterable[Notice] = (), **values: object) -> Outcome:

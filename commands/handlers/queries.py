@@ -18,7 +18,8 @@ def q(ctx: Context, parsed: Parsed, account: Row) -> Outcome:
     what = str(parsed.args["what"]).upper()
     rule = load_roles().query(account.role, what)
     if rule is None:
-        return fail(parsed, "E03", "e03_query_not_allowed", what=what)
+        return fail(parsed, "E03", "e03_query_not_allowed",
+                    what=text(parsed, f"q_subject_{what.lower()}"))
     if what == "SALES":
         return _sales(ctx, parsed, account, rule)
     if what == "STOCK":

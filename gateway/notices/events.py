@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from commands.handlers.common import money
-from commands.templates import LANGS, render, table
+from commands.templates import LANGS, fill, render, table
 from gateway.notices.config import NoticeConfig
 from store import notices as sn
 from store.domain import accounts, settings
@@ -105,7 +105,7 @@ def _render(lang: str, key: str, values: Mapping[str, Any]) -> str:
     if key not in templates:
         raise NoticeError(f"no template {key!r} ({lang})")
     try:
-        return templates[key].format(**values)
+        return fill(lang, templates[key], values)
     except (KeyError, IndexError) as exc:
         raise NoticeError(f"template {key!r} ({lang}) needs payload field {exc}") from exc
 

@@ -622,13 +622,19 @@ def format_receipt(
 
 _KEY_RE = re.compile(
     r"(?<![A-Za-z0-9_])(id|sub|dlvrd|submit[ _]*date|done[ _]*date|stat|err|text)\s*:",
-    re.IGNORECASE,
+    # ASCII: under Unicode case folding "ſub:" (long s) or "K" (Kelvin) would count as keys.
+    re.IGNORECASE | re.ASCII,
 )
+
+
+def _ascii_digits(value: str) -> bool:
+    """Only 0-9: str.isdigit() is also true for '²' or '١', which int()/strptime refuse."""
+    return value.isascii() and value.isdigit()
 
 
 def _parse_date(value: str) -> datetime | None:
     digits = value.strip()
-    if not digits.isdigit():
+    if not _ascii_digits(digits):
         return None
     try:
         # YY is always 20YY here: strptime's %y would read 69-99 as 19xx.
@@ -645,12 +651,19 @@ def _parse_date(value: str) -> datetime | None:
 
 def _parse_int(value: str) -> int | None:
     value = value.strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if _ascii_digits(value) else None
 
 
 def parse_receipt(text: str) -> Receipt | None:
     """Parse an Appendix B receipt, leniently. None when ``text`` is not a receipt
-    (it must at least carry ``id:`` and ``stat:``)."""
+    (it must at least carry ``id:`` and ``stat:``).
+
+    Total: never raises, whatever the text (an exception here would make us answer the
+    deliver_sm with an error, and the SMSC would redeliver that receipt forever). A field
+    that does not parse is None; the caller keeps the raw text.
+    """
+    if not isinstance(text, str):
+        return None
     fields: dict[str, str] = {}
     matches = list(_KEY_RE.finditer(text))
     nexts: list[re.Match[str] | None] = [*matches[1:], None]

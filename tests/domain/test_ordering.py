@@ -40,7 +40,8 @@ def _order_no(reply: str) -> int:
 def test_ord_ok(conn: Connection, world: dict, lang: str) -> None:
     out = send(conn, PH_R1, "ORD", lang, pin=PIN, items=[("1001", 2), ("1002", 5)])
     name = "中华" if lang == "zh" else "Zhonghua"
-    assert_ok(out, lang, f"{name}(1001)x2", "(1002)x5", "300.00")
+    times = "x" if lang == "en" else "×"
+    assert_ok(out, lang, f"{name}(1001){times}2", f"(1002){times}5", "300.00")
     order = orders.get(conn, _order_no(out.reply))
     assert order.status == "pending_review" and order.total_cents == 30000
     assert order.account_id == world["R1"]
@@ -138,7 +139,7 @@ def test_mod_changes_and_removes(conn: Connection, world: dict, lang: str) -> No
     n = _place(conn)
     out = send(conn, PH_R1, "MOD", lang, pin=PIN, order=str(n),
                items=[("1001", 0), ("1002", 7)])
-    assert_ok(out, lang, str(n), "(1002)x7", "140.00")
+    assert_ok(out, lang, str(n), "(1002)x7" if lang == "en" else "(1002)×7", "140.00")
     assert "1001" not in out.reply
     assert orders.get(conn, n).total_cents == 14000
     assert [(x.product_code, x.qty) for x in orders.lines(conn, n)] == [("1002", 7)]

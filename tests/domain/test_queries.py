@@ -68,5 +68,5 @@ def test_q_route(conn: Connection, world: dict, lang: str) -> None:
 
 def test_q_not_allowed_e03(conn: Connection, world: dict, lang: str) -> None:
     out = send(conn, PH_R1, "Q", lang, what="ROUTE", period=None, code=None)
-    assert_err(out, "E03", lang, "ROUTE")
+    assert_err(out, "E03", lang, "ROUTE" if lang == "en" else "线路")
     assert_err(send(conn, PH_S1, "Q", lang, what="SALES", period=None, code=None), "E03", lang)

@@ -190,7 +190,7 @@ def test_digests_for_subscribed_managers(conn: Connection, world: dict[str, int]
     assert daily.text == "Sales 2025-01-06: 1/2 retailers reported, 3 units, revenue 30.00."
     [weekly] = _run(conn, weekly_collection_summary, date(2025, 1, 13), ctx)
     assert weekly.text.startswith("Week 2025-W02 (2025-01-06 to 2025-01-12): 1/2 retailers "
-                                  "reported on 1 days, 3 units")
+                                  "reported on 1 day, 3 units")
 
 
 def _upsert(conn: Connection, account_id: int, day: date) -> None:
