@@ -15,6 +15,7 @@ from gateway.smpp.session import (
     BindRequested,
     Bound,
     Event,
+    LateResponse,
     LinkDead,
     NotAllowed,
     ProtocolError,
@@ -252,12 +253,53 @@ def test_response_timeout() -> None:
     assert (ev.request.context, ev.request.sequence, ev.request.command) == (
         "ctx-1", seq, "submit_sm")
     assert esme.outstanding == 0 and esme.bound
-    # A late response now answers nothing: reported, not fatal.
+    # A late response still carries the SMSC's answer: surfaced with its request (issue 8).
     (req, _) = of(transfer(esme, smsc), RequestReceived)
     smsc.respond(req.pdu, params={"message_id": "late"})
-    (err,) = transfer(smsc, esme, 111)
-    assert isinstance(err, ProtocolError) and not err.fatal
-    assert esme.bound
+    (late,) = transfer(smsc, esme, 111)
+    assert isinstance(late, LateResponse)
+    assert late.request.context == "ctx-1" and late.pdu.params["message_id"] == "late"
+    assert esme.bound and esme.outstanding == 0
+
+
+def test_late_response_only_once_and_unknown_sequences_still_reported() -> None:
+    esme, smsc = bound_pair(esme_cfg=SessionConfig(response_timeout=1,
+                                                enquire_link_interval=1000))
+    esme.send_request("submit_sm", SUBMIT, now=0, context="a")
+    (req,) = of(transfer(esme, smsc), RequestReceived)
+    (timed_out,) = esme.handle_timers(now=1)
+    assert isinstance(timed_out, ResponseTimedOut)
+    smsc.respond(req.pdu, params={"message_id": "x"})
+    smsc.respond(req.pdu, params={"message_id": "x"})  # a duplicate answer
+    late, dup = transfer(smsc, esme, 2)
+    assert isinstance(late, LateResponse) and isinstance(dup, ProtocolError)
+    assert "answers nothing" in dup.reason and not dup.fatal
+
+
+def test_timed_out_sequence_is_not_reused_while_remembered() -> None:
+    esme, _smsc = bound_pair(esme_cfg=SessionConfig(response_timeout=1, window=1,
+                                                enquire_link_interval=1000))
+    esme._next_seq = MAX_SEQUENCE  # wrap right after the first request
+    seq = esme.send_request("submit_sm", SUBMIT, now=0, context="old")
+    esme.handle_timers(now=1)
+    esme._next_seq = seq  # as if the counter came round again
+    new_seq = esme.send_request("submit_sm", SUBMIT, now=1, context="new")
+    assert new_seq != seq
+
+
+def test_late_response_memory_is_bounded() -> None:
+    esme, smsc = bound_pair(esme_cfg=SessionConfig(response_timeout=1, window=5,
+                                                late_response_memory=2,
+                                                enquire_link_interval=1000))
+    for i in range(3):
+        esme.send_request("submit_sm", SUBMIT, now=0, context=i)
+    reqs = of(transfer(esme, smsc), RequestReceived)
+    assert len(esme.handle_timers(now=1)) == 3
+    for r in reqs:
+        smsc.respond(r.pdu, params={"message_id": "x"})
+    events = transfer(smsc, esme, 2)
+    assert [type(e) for e in events] == [ProtocolError, LateResponse, LateResponse]
+    assert [e.request.context for e in events[1:]] == [1, 2]
 
 
 def test_enquire_link_keepalive() -> None:

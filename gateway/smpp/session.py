@@ -10,6 +10,7 @@ layer when to call `handle_timers()`.
 from __future__ import annotations
 
 import enum
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,10 @@ class SessionConfig:
     # 16 octets is the header alone. The upper bound protects memory from a hostile or
     # broken peer; a submit_sm with a full message_payload TLV (64 KiB) fits under it.
     max_pdu_length: int = 70_000
+    # Requests that timed out are remembered (oldest forgotten first) so that a response
+    # arriving after its timeout is still recognised: a late submit_sm_resp still means the
+    # SMSC accepted the message (issue 8).
+    late_response_memory: int = 10_000
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -135,6 +140,18 @@ class ResponseReceived(Event):
 
 @dataclass(frozen=True, slots=True)
 class ResponseTimedOut(Event):
+    request: Pending
+
+
+@dataclass(frozen=True, slots=True)
+class LateResponse(Event):
+    """A response to a request that had already timed out (`ResponseTimedOut` was emitted).
+
+    It still carries the peer's answer: for a submit_sm, the message_id of a message the
+    SMSC accepted. Its sequence number was kept out of reuse meanwhile, so it cannot be
+    mistaken for the answer to a newer request."""
+
+    pdu: Pdu
     request: Pending
 
 
@@ -199,6 +216,7 @@ class Session:
         self._out: list[bytes] = []
         self._next_seq = 1
         self._pending: dict[int, Pending] = {}
+        self._timed_out: OrderedDict[int, Pending] = OrderedDict()
         self._in_window = 0
         self._timers = _Timers(last_rx=now, opened_at=now)
         self._bind_command: str | None = None
@@ -238,7 +256,9 @@ class Session:
 
     def _allocate_sequence(self) -> int:
         seq = self._next_seq
-        while seq in self._pending:  # only after 2^31 requests with one stuck in flight
+        # Only after 2^31 requests with one stuck in flight (or one that timed out and is
+        # still remembered, so its late response stays unambiguous).
+        while seq in self._pending or seq in self._timed_out:
             seq = seq % MAX_SEQUENCE + 1
         self._next_seq = seq % MAX_SEQUENCE + 1
         return seq
@@ -402,7 +422,11 @@ class Session:
     def _handle_response(self, pdu: Pdu, events: list[Event]) -> None:
         pending = self._complete(pdu.sequence)
         if pending is None:
-            events.append(ProtocolError(f"{pdu.command} seq={pdu.sequence} answers nothing"))
+            late = self._timed_out.pop(pdu.sequence, None)
+            if late is not None:
+                events.append(LateResponse(pdu, late))
+            else:
+                events.append(ProtocolError(f"{pdu.command} seq={pdu.sequence} answers nothing"))
             return
         if pdu.command != "generic_nack" and pdu.command != codec.response_name(pending.command):
             events.append(ProtocolError(
@@ -456,6 +480,7 @@ class Session:
                 self.state = State.CLOSED
                 events.append(Unbound(by_peer=False))
             else:
+                self._remember_timed_out(pending)
                 events.append(ResponseTimedOut(pending))
         if self.state is State.CLOSED:
             return events
@@ -470,6 +495,11 @@ class Session:
                                        self.config.enquire_link_timeout, counted=False)
         return events
 
+    def _remember_timed_out(self, pending: Pending) -> None:
+        self._timed_out[pending.sequence] = pending
+        while len(self._timed_out) > self.config.late_response_memory:
+            self._timed_out.popitem(last=False)
+
     def pending_requests(self) -> list[Pending]:
         return list(self._pending.values())
 
@@ -477,6 +507,7 @@ class Session:
         """The transport is gone: every request in flight is now unanswered."""
         pending = [p for p in self._pending.values() if p.command not in _WINDOW_EXEMPT]
         self._pending.clear()
+        self._timed_out.clear()  # sequence numbers mean nothing on another connection
         self._in_window = 0
         self.state = State.CLOSED
         return pending
