@@ -11,6 +11,7 @@ from gateway.smpp import status as st
 from gateway.smpp.codec import Pdu
 from gateway.smpp.session import (
     MAX_SEQUENCE,
+    AlertNotification,
     BindFailed,
     BindRequested,
     Bound,
@@ -187,6 +188,20 @@ def test_deliver_to_transmitter() -> None:
     resp = _single_response(esme)
     assert (resp.command, resp.sequence, resp.status) == ("deliver_sm_resp", 3,
                                                           st.ESME_RINVBNDSTS)
+
+
+@pytest.mark.parametrize("command", ["bind_receiver", "bind_transceiver"])
+def test_alert_notification_is_accepted_without_a_response(command: str) -> None:
+    # SMPP 3.4 §4.12: alert_notification has no response PDU; a generic_nack is wrong.
+    esme, _smsc = bound_pair(command)
+    raw = codec.encode(Pdu("alert_notification", 9, 0, {
+        "source_addr_ton": 1, "source_addr_npi": 1, "source_addr": "8613800000001",
+        "esme_addr": "10690", "ms_availability_status": 0}))
+    (ev,) = esme.receive_data(raw, now=0)
+    assert isinstance(ev, AlertNotification)
+    assert (ev.msisdn, ev.available, ev.pdu.sequence) == ("8613800000001", 0, 9)
+    assert esme.data_to_send() == b""
+    assert esme.bound
 
 
 @pytest.mark.parametrize("command", ["alert_notification", "outbind"])
@@ -570,6 +585,6 @@ def test_alert_notification_needs_no_response() -> None:
     esme, _smsc = bound_pair("bind_receiver")
     raw = codec.encode(Pdu("alert_notification", 4, 0, {"source_addr": "1", "esme_addr": "2"}))
     (ev,) = esme.receive_data(raw, now=0)
-    assert isinstance(ev, RequestReceived)
+    assert isinstance(ev, AlertNotification)  # an event, not a request to answer
     esme.respond(ev.pdu)  # there is no alert_notification_resp: nothing is sent
     assert esme.data_to_send() == b""

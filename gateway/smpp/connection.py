@@ -58,7 +58,8 @@ class Handler(Protocol):
     def on_closed(self, conn: SmppConnection, reason: str) -> None: ...
 
     # Optional: `on_late_response(conn, pdu, request)` is called, when the handler has it,
-    # for a response that arrived after its request timed out (`sm.LateResponse`).
+    # for a response that arrived after its request timed out (`sm.LateResponse`), and
+    # `on_alert_notification(conn, event)` for an `sm.AlertNotification` (never answered).
 
 
 class SmppConnection(asyncio.Protocol):
@@ -203,6 +204,11 @@ class SmppConnection(asyncio.Protocol):
                 self._wake_window()
             elif isinstance(ev, sm.LateResponse):
                 self._on_late_response(ev)
+            elif isinstance(ev, sm.AlertNotification):
+                log.info("conn=%s alert_notification seq=%d msisdn=%s ms_availability=%s",
+                         self.name, ev.pdu.sequence, ev.msisdn,
+                         "-" if ev.available is None else ev.available)
+                self._call_optional("on_alert_notification", ev)
             elif isinstance(ev, sm.RequestReceived):
                 self._spawn(self._answer(ev.pdu))
             elif isinstance(ev, sm.BindRequested):
@@ -236,13 +242,16 @@ class SmppConnection(asyncio.Protocol):
                     "at %.2fs)", self.name, ev.pdu.command, req.sequence,
                     st.name(ev.pdu.status), self.loop.time() - req.sent_at,
                     req.deadline - req.sent_at)
-        callback = getattr(self.handler, "on_late_response", None)
+        self._call_optional("on_late_response", ev.pdu, req)
+
+    def _call_optional(self, method: str, *args: Any) -> None:
+        callback = getattr(self.handler, method, None)
         if callback is None:
             return
         try:
-            callback(self, ev.pdu, req)
+            callback(self, *args)
         except Exception:
-            log.exception("conn=%s on_late_response failed", self.name)
+            log.exception("conn=%s %s failed", self.name, method)
 
     def _spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)

@@ -107,6 +107,26 @@ class RequestReceived(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class AlertNotification(Event):
+    """ESME side: the SMSC says a mobile subscriber became available (SMPP 3.4 §4.12).
+
+    It has no response PDU, so none is sent; the application may use it, e.g. to retry
+    messages held for that subscriber."""
+
+    pdu: Pdu
+
+    @property
+    def msisdn(self) -> str:
+        return str(self.pdu.get("source_addr", ""))
+
+    @property
+    def available(self) -> int | None:
+        """ms_availability_status TLV: 0 available, 1 denied, 2 unavailable; None absent."""
+        value = self.pdu.get("ms_availability_status")
+        return None if value is None else int(value)
+
+
+@dataclass(frozen=True, slots=True)
 class BindRequested(Event):
     """SMSC side: answer with `accept_bind` or `reject_bind` after checking credentials."""
 
@@ -404,6 +424,8 @@ class Session:
         elif cmd == "generic_nack":
             # A nack that is a request names no request of ours it could answer.
             events.append(ProtocolError(f"generic_nack status={st.name(pdu.status)}"))
+        elif cmd == "alert_notification":
+            events.append(AlertNotification(pdu))  # §4.12: no response, ever
         elif cmd in BIND_STATES:
             events.append(BindRequested(pdu))
         elif cmd == "unbind":
