@@ -387,13 +387,51 @@ def test_generic_nack_for_unknown_command() -> None:
     assert smsc.bound
 
 
-def test_undecodable_request_is_nacked_with_its_status() -> None:
+def test_request_with_a_bad_field_gets_its_own_response_with_the_status() -> None:
+    # The header is sound, a field is not: submit_sm_resp ESME_RINVSRCADR, not generic_nack
+    # (SMPP 3.4 §4.3: generic_nack answers header faults only).
     _esme, smsc = bound_pair()
     body = b"\x00\x01\x01" + b"1" * 25 + b"\x00"
     smsc.receive_data(struct.pack(">LLLL", 16 + len(body), 4, 0, 12) + body, now=0)
     resp = _single_response(smsc)
-    assert (resp.command, resp.sequence, resp.status) == ("generic_nack", 12,
+    assert (resp.command, resp.sequence, resp.status) == ("submit_sm_resp", 12,
                                                           st.ESME_RINVSRCADR)
+
+
+def _raw_bind(command_id: int, system_id: bytes, password: bytes, seq: int = 7) -> bytes:
+    body = system_id + b"\x00" + password + b"\x00" + b"\x00" + b"\x34\x00\x00\x00"
+    return struct.pack(">LLLL", 16 + len(body), command_id, 0, seq) + body
+
+
+@pytest.mark.parametrize(("system_id", "password", "status"), [
+    (b"s" * 16, b"secret", st.ESME_RINVSYSID),  # §4.1.1: 15 octets + NUL at most
+    (b"test", b"p" * 9, st.ESME_RINVPASWD),  # §4.1.1: 8 octets + NUL at most
+])
+@pytest.mark.parametrize("command", ["bind_transmitter", "bind_receiver", "bind_transceiver"])
+def test_overlong_bind_credentials_get_a_bind_resp(system_id: bytes, password: bytes,
+                                                   status: int, command: str) -> None:
+    smsc = Session(Role.SMSC, now=0.0)
+    events = smsc.receive_data(_raw_bind(codec.COMMAND_IDS[command], system_id, password),
+                               now=0)
+    assert of(events, BindRequested) == [] and len(of(events, ProtocolError)) == 1
+    resp = _single_response(smsc)
+    assert (resp.command, resp.sequence, resp.status) == (f"{command}_resp", 7, status)
+    assert smsc.state is State.OPEN  # not bound; a correct bind may follow
+    ok = _raw_bind(codec.COMMAND_IDS[command], b"test", b"secret", seq=8)
+    (req,) = of(smsc.receive_data(ok, now=1), BindRequested)
+    assert req.system_id == "test"
+
+
+def test_esme_sees_bind_failed_for_the_bind_resp_error() -> None:
+    esme, smsc = make_pair()
+    esme.bind("bind_transceiver", system_id="test", password="secret", now=0)
+    raw = esme.data_to_send()
+    # Make the system_id 16 octets on the wire (our encoder would refuse to).
+    raw = raw.replace(b"test\x00", b"t" * 16 + b"\x00")
+    raw = struct.pack(">L", len(raw)) + raw[4:]
+    smsc.receive_data(raw, now=0)
+    (failed,) = transfer(smsc, esme)
+    assert isinstance(failed, BindFailed) and failed.status == st.ESME_RINVSYSID
 
 
 def test_undecodable_response_ends_its_request() -> None:

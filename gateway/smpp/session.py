@@ -405,7 +405,14 @@ class Session:
             events.append(ResponseReceived(nack, pending))
             events.append(ProtocolError(f"undecodable response: {exc}"))
             return
-        if codec.is_request_id(exc.command_id) or exc.command_id not in codec.COMMAND_NAMES:
+        command = codec.COMMAND_NAMES.get(exc.command_id, "")
+        response = codec.response_name(command)
+        if exc.in_body and codec.is_request_id(exc.command_id) and response in codec.COMMAND_IDS:
+            # A sound header with a bad field (say a 16-octet system_id, §4.1.1 allows 15 + NUL):
+            # the command's own response with the field's status (ESME_RINVSYSID,
+            # ESME_RINVPASWD, ESME_RINVDSTADR ... §5.1.3), no body (§3.3 / §4.1.2, §4.4.2).
+            self._emit(Pdu(response, exc.sequence, exc.status))
+        elif codec.is_request_id(exc.command_id) or exc.command_id not in codec.COMMAND_NAMES:
             self._emit(Pdu("generic_nack", exc.sequence, exc.status))
         events.append(ProtocolError(f"undecodable PDU seq={exc.sequence}: {exc}"))
 
