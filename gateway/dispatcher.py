@@ -27,7 +27,10 @@ Shape (issue 4, parts 2 and 5):
   untouched.
 - Permanent errors fail the message with the SMPP status kept. A missing submit_sm_resp is
   retried once on a fresh sequence number and the message flagged possibly duplicated
-  (protocol.md, delivery rules).
+  (protocol.md, delivery rules). A response that comes after its timeout still counts
+  (`Dispatcher.late_response`): its SMSC id is recorded, so receipts match, and a message
+  failed for want of a response gets its true state back (issue 8). While the retry is in
+  flight a late ESME_ROK for the first attempt settles the part whatever the retry gets.
 - A bind that goes down returns its buffered messages to the queue at once (flagged possibly
   duplicated only if a part may have reached the SMSC); its prefixes then fall to the next
   cheapest live connection's claims (failover).
@@ -55,6 +58,7 @@ from gateway.smpp import status as st
 from gateway.smpp import text as smstext
 from gateway.smpp.codec import Pdu
 from gateway.smpp.connection import ConnectionClosed, ResponseTimeout, SmppConnection
+from gateway.smpp.session import Pending
 from store import outbound
 from store.store import Store
 
@@ -62,7 +66,7 @@ log = logging.getLogger("smsgw.dispatcher")
 
 # Our own status for "no response after the retry" (outside the SMPP range, kept in
 # error_code so operators can filter on it).
-NO_RESPONSE = 0x10000
+NO_RESPONSE = outbound.NO_SUBMIT_RESPONSE
 THROTTLE_PAUSE_MIN = 0.2
 THROTTLE_PAUSE_MAX = 10.0
 THROTTLE_STATUSES = frozenset({st.ESME_RTHROTTLED, st.ESME_RMSGQFUL})
@@ -93,6 +97,8 @@ class Job:
     sent_any: bool = False  # some part may have reached the SMSC
     cost_millis: int = 0
     epochs: dict[int, int] = field(default_factory=dict)  # part → pause epoch it left in
+    # part → SMSC id from a submit_sm_resp that came after its timeout (retry in flight)
+    late_ok: dict[int, str] = field(default_factory=dict)
 
     @property
     def id(self) -> int:
@@ -105,6 +111,15 @@ class Job:
     @property
     def parts(self) -> int:
         return len(self.split.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitContext:
+    """What a submit_sm request carries through the session, for its late response."""
+
+    mt_id: int
+    part: int
+    parts: int
 
 
 class ConnectionSender:
@@ -349,8 +364,11 @@ class ConnectionSender:
         for attempt in (1, 2):
             started = time.perf_counter()
             try:
-                resp = await conn.request("submit_sm", params, context=(job.id, part))
+                resp = await conn.request("submit_sm", params,
+                                          context=SubmitContext(job.id, part, job.parts))
             except ResponseTimeout:
+                if part in job.late_ok:
+                    return _accepted(job.late_ok[part])
                 if attempt == 2:
                     # Retried once already (protocol.md): fail it, keep the reason; the
                     # message may well have reached the SMSC, so it is not sent a third time.
@@ -364,6 +382,10 @@ class ConnectionSender:
                 await self.bucket.acquire()
                 continue
             METRICS.submit_latency.observe(time.perf_counter() - started)
+            if resp.status != st.ESME_ROK and part in job.late_ok:
+                # The first attempt was accepted after all (its response came late): the
+                # retry's refusal does not undo that, and resending would send a third copy.
+                return _accepted(job.late_ok[part])
             return resp
         raise AssertionError("unreachable")  # the loop returns or raises
 
@@ -402,6 +424,7 @@ class Dispatcher:
         for spec, client in connections:
             self.senders[spec.name] = ConnectionSender(self, spec, client)
             client.add_listener(self._on_link)
+            client.add_late_listener(self._on_late_response)
         self._refs: dict[str, int] = {}
         self._seq = itertools.count()
         self._live: dict[int, Job] = {}
@@ -538,6 +561,40 @@ class Dispatcher:
         log.info("%d message(s) back in the queue: %s", n, reason)
         self.wake()
 
+    def _on_late_response(self, name: str, pdu: Pdu, request: Pending) -> None:
+        ctx = request.context
+        if not isinstance(ctx, SubmitContext):
+            return  # not a submit of ours (query_sm, ...): the session has logged it
+        job = self._live.get(ctx.mt_id)
+        if pdu.status == st.ESME_ROK and pdu.command != "generic_nack":
+            smsc_id = str(pdu.get("message_id", ""))
+            if job is not None and not job.finished:
+                job.late_ok[ctx.part] = smsc_id  # settles the part if the retry fails
+            self._background(self.late_response(name, ctx, smsc_id))
+        else:
+            # A late refusal changes nothing: the retry (or its own timeout) has decided.
+            log.warning("mt=%d part %d/%d: late %s %s on conn=%s ignored", ctx.mt_id,
+                        ctx.part, ctx.parts, pdu.command, st.name(pdu.status), name)
+
+    async def late_response(self, name: str, ctx: SubmitContext, smsc_id: str) -> None:
+        """Record a part the SMSC accepted after its submit_sm timed out."""
+        try:
+            status = await self.store.write(lambda c: outbound.record_late_submit(
+                c, message_id=ctx.mt_id, part_no=ctx.part, parts=ctx.parts,
+                smsc_message_id=smsc_id, now=_now(), connection=name))
+        except Exception:
+            log.exception("mt=%d part %d: recording the late submit_sm_resp failed",
+                          ctx.mt_id, ctx.part)
+            return
+        METRICS.messages_out.labels("late_response").inc()
+        log.warning("mt=%d part %d/%d: late submit_sm_resp smsc_id=%s conn=%s recorded; "
+                    "message now %s", ctx.mt_id, ctx.part, ctx.parts, smsc_id, name, status)
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
+
     def _on_link(self, name: str, up: bool) -> None:
         for s in self.senders.values():
             s.skip.clear()
@@ -554,6 +611,10 @@ class Dispatcher:
                 self._bg.add(task)
                 task.add_done_callback(self._bg.discard)
         self.wake()
+
+
+def _accepted(smsc_id: str) -> Pdu:
+    return Pdu("submit_sm_resp", 0, st.ESME_ROK, {"message_id": smsc_id})
 
 
 def _describe(status: int) -> str:

@@ -31,6 +31,9 @@ log = logging.getLogger("smsgw.esme")
 DeliverHandler = Callable[[str, Pdu, SmppConnection], Awaitable[Reply]]
 # Called with (connection name, up) when the bind comes up or goes down (routing failover).
 StateListener = Callable[[str, bool], None]
+# Called with (connection name, response, request) for a response that came after its
+# request timed out: a late submit_sm_resp still records what the SMSC accepted.
+LateListener = Callable[[str, Pdu, sm.Pending], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ class EsmeClient:
         self.last_error = ""
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[StateListener] = []
+        self._late_listeners: list[LateListener] = []
 
     @property
     def name(self) -> str:
@@ -81,6 +85,10 @@ class EsmeClient:
     def add_listener(self, listener: StateListener) -> None:
         """``listener(name, up)`` on every bind up / link down (the dispatcher's failover)."""
         self._listeners.append(listener)
+
+    def add_late_listener(self, listener: LateListener) -> None:
+        """``listener(name, response, request)`` for each late response (the dispatcher)."""
+        self._late_listeners.append(listener)
 
     def _notify(self, up: bool) -> None:
         for listener in list(self._listeners):
@@ -114,6 +122,13 @@ class EsmeClient:
 
     async def on_bind(self, conn: SmppConnection, event: sm.BindRequested) -> int:
         return st.ESME_RINVBNDSTS  # an ESME never accepts binds
+
+    def on_late_response(self, conn: SmppConnection, pdu: Pdu, request: sm.Pending) -> None:
+        for listener in list(self._late_listeners):
+            try:
+                listener(self.name, pdu, request)
+            except Exception:
+                log.exception("conn=%s late-response listener failed", self.name)
 
     def on_closed(self, conn: SmppConnection, reason: str) -> None:
         if conn is self.connection:

@@ -30,6 +30,8 @@ and for the handsets behind it.
     virtual handset (long texts joined); a delivery receipt follows when asked for.
   * Handsets "text" the gateway through the HTTP control API (or the Python API):
     the simulator sends deliver_sm to a bound receiver, and retries until acknowledged.
+  * Faults on demand, for testing an ESME's recovery: withhold or delay responses, answer
+    error statuses, drop or unbind mid-window, refuse binds, send malformed PDUs (below).
 """
 
 EPILOG = f"""\
@@ -38,9 +40,38 @@ control API (default http://127.0.0.1:{DEFAULT_CONTROL_PORT}):
   GET    /handsets/MSISDN/inbox    messages the handset received (?since=ID)
   DELETE /handsets/MSISDN/inbox    empty an inbox
   GET    /stats                    binds, submits, receipts, MOs
-  POST   /faults/drop              drop every SMPP connection abruptly
+  POST   /faults                   arm a fault, e.g. {{"kind": "delay", "seconds": 30}}
+  GET    /faults                   armed faults and how often each kind fired
+  DELETE /faults                   disarm all (DELETE /faults/ID: one)
+  POST   /faults/drop              drop every SMPP connection abruptly, now
   PUT    /throttle                 {{"tps": 5}} (0 = off)
   GET    /healthz                  liveness; interactive docs at /docs
+
+faults (POST /faults; every submit fault takes "count" (null = until removed), "to"
+(destination prefix) and "system_id"):
+  {{"kind": "withhold"}}                          never answer the next submit_sm (message
+                                                still accepted; "accept": false = not)
+  {{"kind": "delay", "seconds": 30}}              answer 30 s late
+  {{"kind": "status", "status": "ESME_RTHROTTLED", "count": 20}}   a burst of refusals
+  {{"kind": "drop"}}  {{"kind": "unbind"}}          close / unbind at the next submit_sm
+  {{"kind": "malformed", "variant": "short_length"}}   also long_length, unknown_command,
+                                                truncated_body; then answers as usual
+  {{"kind": "stop_reading", "seconds": 20}}       TCP back-pressure after the next submit
+  {{"kind": "refuse_binds", "seconds": 60, "status": "ESME_RBINDFAIL"}}
+  {{"kind": "deliver_before_bind", "from": "8613800000001", "text": "HELP"}}
+
+reserved destination numbers (text one from a handset, or `smsgw send` to it); digits are
+<prefix><code><arg>, prefix 86999 (--fault-prefix; with default country 86 the national
+form 999... is the same number), arg three digits, any digits after are free:
+  8699901          withhold the submit_sm_resp (message accepted and delivered)
+  8699902SSS       answer SSS seconds late (default 30), e.g. 8699902030
+  8699903NNN       answer status NNN (decimal): 8699903008 ESME_RSYSERR, 8699903020
+                   ESME_RMSGQFUL, 8699903088 ESME_RTHROTTLED, 8699903011 ESME_RINVDSTADR
+  8699904          drop the connection instead of answering
+  8699905          answer, then unbind
+  8699906V         malformed PDU first: V=1 short length, 2 long, 3 unknown command,
+                   4 truncated body
+  8699907SSS       answer, then stop reading for SSS seconds (default 10)
 
 environment (flags win over environment, environment over --config):
   {ENV_VARS['port']}, {ENV_VARS['control_port']}, {ENV_VARS['host']},
@@ -60,6 +91,7 @@ config file (YAML or JSON), every key optional:
   throttle_tps: 0
   seed: 42
   mo_retry_interval: 2.0
+  fault_prefix: "86999"           # reserved fault numbers; "" = off
 
 examples:
   smsgw simulator
@@ -99,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="answer ESME_RTHROTTLED above this many submit_sm/s (0 = off)")
     p.add_argument("--mo-retry-interval", type=float, metavar="SECONDS",
                    help="wait before resending a refused or unanswered deliver_sm (default 2)")
+    p.add_argument("--fault-prefix", metavar="DIGITS",
+                   help="destinations starting with these digits cause faults (see the "
+                        "number plan below; default 86999, '' = off)")
     p.add_argument("--log-level", default="INFO",
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
                    help="log verbosity (default INFO: one line per bind, submit, receipt, MO)")
@@ -116,6 +151,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         "seed": args.seed,
         "throttle_tps": args.throttle,
         "mo_retry_interval": args.mo_retry_interval,
+        "fault_prefix": args.fault_prefix,
     }
     if args.account:
         overrides["accounts"] = dict(parse_account(a) for a in args.account)

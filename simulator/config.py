@@ -76,6 +76,10 @@ class SimulatorConfig(BaseModel):
     default_short_code: str = Field(
         "10690", min_length=1, max_length=20,
         description="destination of an injected MO when none is given")
+    fault_prefix: str = Field(
+        "86999", pattern=r"^[0-9]{0,12}$",
+        description="destinations starting with these digits cause faults (the number plan "
+                    "in simulator/faults.py); empty turns the plan off")
     system_id: str = Field("smsgw-sim", min_length=1, max_length=MAX_SYSTEM_ID,
                            description="our system_id in bind responses")
 

@@ -9,7 +9,12 @@
                                         written form of a number is the same handset
     DELETE /handsets/{msisdn}/inbox     empty it
     GET    /stats                       counters (binds, submits, receipts, MOs)
-    POST   /faults/drop                 close every SMPP connection abruptly
+    POST   /faults                      arm a fault: {"kind": "delay", "seconds": 30, ...}
+                                        → 201 with its id (kinds: simulator/faults.py)
+    GET    /faults                      armed faults (with firings left) and counts fired
+    DELETE /faults                      disarm every fault
+    DELETE /faults/{id}                 disarm one
+    POST   /faults/drop                 close every SMPP connection abruptly, now
     PUT    /throttle                    {"tps": n}; 0 turns throttling off
     GET    /healthz                     liveness
 
@@ -28,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.phones import canonical_or_none
 from gateway.http_server import EmbeddedHttpServer
+from simulator.faults import FaultSpec
 
 if TYPE_CHECKING:
     from simulator.smsc import Simulator
@@ -112,6 +118,26 @@ def create_app(sim: Simulator) -> FastAPI:
     @app.get("/stats")
     async def get_stats() -> dict[str, Any]:
         return sim.stats()
+
+    @app.post("/faults", status_code=201)
+    async def post_fault(spec: FaultSpec) -> dict[str, Any]:  # type: ignore[valid-type]
+        return sim.faults.add(spec).to_dict()
+
+    @app.get("/faults")
+    async def get_faults() -> dict[str, Any]:
+        return {"armed": [f.to_dict() for f in sim.faults.list()],
+                "fired": dict(sim.faults.fired),
+                "number_prefix": sim.faults.number_prefix or None}
+
+    @app.delete("/faults")
+    async def clear_faults() -> dict[str, Any]:
+        return {"cleared": sim.faults.clear()}
+
+    @app.delete("/faults/{fault_id}")
+    async def delete_fault(fault_id: int) -> dict[str, Any]:
+        if not sim.faults.remove(fault_id):
+            raise HTTPException(404, f"no armed fault {fault_id}")
+        return {"cleared": 1}
 
     @app.post("/faults/drop")
     async def drop() -> dict[str, Any]:

@@ -18,6 +18,13 @@ What it does, in the order a message flows:
   and sends each part as deliver_sm to a bound receiver/transceiver, round-robin. Nothing
   bound → it waits. An error response or no response → the *identical* PDU content is sent
   again after `mo_retry_interval`, as a real SMSC does, so the gateway can deduplicate.
+- **Faults.** `sim.faults` (simulator/faults.py) makes it misbehave on purpose: withhold or
+  delay a submit_sm_resp, answer any status (bursts of ESME_RTHROTTLED...), drop or unbind
+  mid-window, refuse binds for a while, send malformed PDUs or a deliver_sm before the
+  bind_resp, stop reading. Also from the control API (``POST /faults``) and by texting a
+  reserved number: ``<fault_prefix><code><arg>``, prefix 86999 by default, e.g.
+  ``8699901`` withhold, ``8699902030`` answer 30 s late, ``8699903008`` ESME_RSYSERR,
+  ``8699904`` drop the connection, ``8699905`` unbind (the full plan is in faults.py).
 
 Everything runs on one asyncio loop; the simulator is also a plain Python object for tests::
 
@@ -43,7 +50,7 @@ from typing import Any
 
 from common.phones import canonical_or_none
 from gateway.smpp import status as st
-from gateway.smpp.codec import Pdu
+from gateway.smpp.codec import Pdu, encode
 from gateway.smpp.connection import (
     ConnectionClosed,
     Reply,
@@ -64,6 +71,7 @@ from gateway.smpp.text import (
     split_text,
 )
 from simulator.config import SimulatorConfig
+from simulator.faults import STRAY_SEQUENCE, Faults
 from simulator.handsets import Handset, HandsetBook, InboxMessage
 
 log = logging.getLogger("smsgw.simulator")
@@ -196,6 +204,7 @@ class Simulator:
         self._submit_status: Counter[str] = Counter()
         self._deliver_status: Counter[str] = Counter()
         self._receipt_stats: Counter[str] = Counter()
+        self.faults = Faults(config.fault_prefix)  # fault injection (simulator/faults.py)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -242,6 +251,7 @@ class Simulator:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.faults.cancel_tasks()
         conns = list(self._conns)
         await asyncio.gather(*(c.unbind(timeout=unbind_timeout) for c in conns),
                              return_exceptions=True)
@@ -419,6 +429,7 @@ class Simulator:
             "handsets": len(self.handsets),
             "inbox_messages": sum(len(h.inbox) for h in self.handsets),
             "throttle_tps": self._throttle.tps,
+            "faults": self.faults.stats(),
         }
 
     async def wait_for_inbox(self, msisdn: str, count: int = 1,
@@ -455,7 +466,7 @@ class Simulator:
         elif event.password != expected:
             status = st.ESME_RINVPASWD
         else:
-            status = st.ESME_ROK
+            status = self.faults.bind_refusal(system_id) or st.ESME_ROK
         if status != st.ESME_ROK:
             self._counts["binds_refused"] += 1
             log.warning("bind refused conn=%s system_id=%s peer=%s status=%s", conn.name,
@@ -463,6 +474,9 @@ class Simulator:
             return status
         conn.info["system_id"] = system_id
         conn.info["bind"] = event.pdu.command
+        early = self.faults.early_mo(system_id)
+        if early is not None:
+            await self._deliver_before_bind(conn, early.from_, early.text)
         self._counts["binds_accepted"] += 1
         log.info("bind accepted conn=%s system_id=%s as=%s peer=%s", conn.name, system_id,
                  event.pdu.command.removeprefix("bind_"), conn.peer)
@@ -472,7 +486,8 @@ class Simulator:
 
     async def on_request(self, conn: SmppConnection, pdu: Pdu) -> Reply:
         if pdu.command in ("submit_sm", "data_sm"):
-            return self._on_submit(conn, pdu)
+            return await self.faults.answer_submit(conn, pdu,
+                                                   lambda: self._on_submit(conn, pdu))
         if pdu.command == "query_sm":
             return self._on_query(pdu)
         if pdu.command == "cancel_sm":
@@ -488,6 +503,16 @@ class Simulator:
             log.info("unbound conn=%s system_id=%s reason=%s", conn.name,
                      conn.info["system_id"], reason)
         self._signal_binds()
+
+    async def _deliver_before_bind(self, conn: SmppConnection, source: str, text: str) -> None:
+        """Fault: an MO goes out as deliver_sm ahead of the bind_resp (SMPP 3.4 §2.3 forbids
+        it; some SMSCs do it). It is queued normally too, so it still arrives once bound."""
+        mo_ids = await self.inject_mo(source, None, text)
+        early = Pdu("deliver_sm", STRAY_SEQUENCE, 0, dict(self.mo(mo_ids[0]).params))
+        if conn.transport is not None:
+            conn.transport.write(encode(early))
+        log.warning("fault: deliver_sm for mo_id=%s sent before the bind_resp conn=%s",
+                    mo_ids[0], conn.name)
 
     # -- MT ---------------------------------------------------------------------------------------
 

@@ -15,7 +15,12 @@ from store.ids import normalise_smsc_id
 from store.models import message_events as events
 from store.models import outbound_messages as msg
 from store.models import outbound_parts as part
+from store.models_upstream import upstream_outbox
 from store.receipts import apply_pending_for
+
+# error_code of a message failed because no submit_sm_resp came, even after the retry
+# (outside the SMPP status range). A late response may still show it was accepted.
+NO_SUBMIT_RESPONSE = 0x10000
 
 # Upper bound on rows expired per claim call, so one call stays short even after a long
 # outage left many stale rows; the rest expire on the next calls.
@@ -253,13 +258,18 @@ def mark_part_submitted(
 ) -> None:
     """Record a submit_sm_resp id; the message is 'submitted' once every part has one.
 
-    Receipts that overtook this submit_sm_resp are applied right after. ``cost_millis``
-    (the whole message's cost on its route) and ``connection`` (the bind that carried it,
-    which may differ from the one that claimed it) are stored on the message when given.
+    Receipts that overtook this submit_sm_resp are applied right after. When the part
+    already has a different id (both a timed-out submission and its retry reached the
+    SMSC, or a resend after a lost bind), the earlier id is kept on a *copy* row,
+    part_no = -part_no, so the receipt for that copy still matches (store/receipts.py).
+    ``cost_millis`` (the whole message's cost on its route) and ``connection`` (the bind
+    that carried it, which may differ from the one that claimed it) are stored on the
+    message when given.
     """
     if not 1 <= part_no <= parts:
         raise ValueError(f"part_no {part_no} outside 1..{parts}")
     norm = normalise_smsc_id(smsc_message_id)
+    _keep_earlier_copy(conn, message_id, part_no, norm)
     ins = dialect_insert(conn, part).values(
         message_id=message_id,
         part_no=part_no,
@@ -292,7 +302,8 @@ def mark_part_submitted(
     submitted = conn.execute(
         sa.select(sa.func.count())
         .select_from(part)
-        .where(part.c.message_id == message_id, part.c.smsc_message_id.is_not(None))
+        .where(part.c.message_id == message_id, part.c.part_no > 0,
+               part.c.smsc_message_id.is_not(None))
     ).scalar_one()
     if submitted >= parts:
         done = conn.execute(
@@ -304,7 +315,7 @@ def mark_part_submitted(
         if done is not None:
             ids = conn.execute(
                 sa.select(part.c.smsc_message_id)
-                .where(part.c.message_id == message_id)
+                .where(part.c.message_id == message_id, part.c.part_no > 0)
                 .order_by(part.c.part_no)
             ).scalars()
             record_event(conn, "out", message_id, "submitted", now=now, detail=",".join(ids))
@@ -314,6 +325,96 @@ def mark_part_submitted(
         )
     ).one()
     apply_pending_for(conn, found, now=now)
+
+
+def _keep_earlier_copy(conn: Connection, message_id: int, part_no: int, new_id: str) -> None:
+    earlier = conn.execute(
+        sa.select(part.c.smsc_message_id, part.c.status, part.c.error_code,
+                  part.c.submitted_at, part.c.done_at)
+        .where(part.c.message_id == message_id, part.c.part_no == part_no)
+    ).first()
+    if earlier is None or not earlier.smsc_message_id or earlier.smsc_message_id == new_id:
+        return
+    values = dict(earlier._mapping)
+    ins = dialect_insert(conn, part).values(message_id=message_id, part_no=-part_no, **values)
+    # Only the latest earlier copy is kept: more than two submissions of one part that
+    # all reached the SMSC needs a lost bind and a lost response in a row.
+    conn.execute(ins.on_conflict_do_update(index_elements=["message_id", "part_no"],
+                                           set_=values))
+
+
+def _record_copy(conn: Connection, message_id: int, part_no: int, smsc_id: str,
+                 now: datetime) -> None:
+    values = {"smsc_message_id": smsc_id, "status": "submitted", "error_code": None,
+              "submitted_at": now, "done_at": None}
+    ins = dialect_insert(conn, part).values(message_id=message_id, part_no=-part_no, **values)
+    copy_id = conn.execute(ins.on_conflict_do_update(
+        index_elements=["message_id", "part_no"], set_=values).returning(part.c.id)).scalar_one()
+    found = conn.execute(sa.select(part.c.id, part.c.message_id, part.c.part_no,
+                                   part.c.smsc_message_id).where(part.c.id == copy_id)).one()
+    apply_pending_for(conn, found, now=now)
+
+
+def record_late_submit(
+    conn: Connection,
+    *,
+    message_id: int,
+    part_no: int,
+    parts: int,
+    smsc_message_id: str,
+    now: datetime,
+    connection: str | None = None,
+) -> str | None:
+    """A submit_sm_resp (ESME_ROK) that came after its request timed out.
+
+    The SMSC accepted the part after all: its id is recorded like any other (so receipts
+    match, including ones parked before), and a message failed only for want of a response
+    (`NO_SUBMIT_RESPONSE`) gets its true state back: 'submitted' once every part has an id
+    (then 'delivered' if the receipts are in), flagged possibly_duplicate since it was
+    retried. Returns the message's status afterwards (None: no such message).
+    """
+    before = conn.execute(
+        sa.select(msg.c.status, msg.c.error_code, msg.c.error_text).where(msg.c.id == message_id)
+    ).first()
+    if before is None:
+        return None
+    revive = before.status == "failed" and before.error_code == NO_SUBMIT_RESPONSE
+    if revive:
+        conn.execute(sa.update(msg).where(msg.c.id == message_id).values(
+            status="sending", error_code=None, error_text=None, possibly_duplicate=True,
+            updated_at=now))
+    record_event(conn, "out", message_id, "sending" if revive else before.status, now=now,
+                 detail=f"late submit_sm_resp: part {part_no}/{parts} accepted by the SMSC "
+                        f"id={normalise_smsc_id(smsc_message_id)}")
+    primary = conn.execute(sa.select(part.c.smsc_message_id).where(
+        part.c.message_id == message_id, part.c.part_no == part_no)).scalar_one_or_none()
+    norm = normalise_smsc_id(smsc_message_id)
+    if primary and primary != norm:
+        # The retry was answered first and holds the part: this id is the earlier copy.
+        _record_copy(conn, message_id, part_no, norm, now)
+    else:
+        mark_part_submitted(conn, message_id=message_id, part_no=part_no, parts=parts,
+                            smsc_message_id=smsc_message_id, now=now, connection=connection)
+    status: str = conn.execute(sa.select(msg.c.status).where(msg.c.id == message_id)).scalar_one()
+    if not revive:
+        return status
+    if status == "sending":
+        # Other parts are still unanswered: the message stays failed until their late
+        # responses come too (each one calls this again).
+        conn.execute(sa.update(msg).where(msg.c.id == message_id).values(
+            status="failed", error_code=before.error_code, error_text=before.error_text,
+            updated_at=now))
+        record_event(conn, "out", message_id, "failed", now=now,
+                     detail=f"{before.error_code}: other parts still without a response")
+        return "failed"
+    # The failure an upstream application was told of (if not yet sent) is withdrawn; the
+    # real final state will owe it a receipt again.
+    conn.execute(sa.delete(upstream_outbox).where(
+        upstream_outbox.c.message_id == message_id, upstream_outbox.c.kind == "receipt",
+        upstream_outbox.c.delivered_at.is_(None)))
+    if status in ("delivered", "failed", "expired", "rejected"):
+        upstream.owe_receipt(conn, message_id, now=now)
+    return status
 
 
 def flag_possible_duplicate(conn: Connection, message_id: int, *, now: datetime) -> None:

@@ -137,11 +137,13 @@ def apply_to_part(
     message = conn.execute(
         sa.select(msg.c.status, msg.c.parts).where(msg.c.id == found.message_id)
     ).one()
-    statuses = dict(
-        conn.execute(
-            sa.select(part.c.part_no, part.c.status).where(part.c.message_id == found.message_id)
-        ).all()
-    )
+    rows = conn.execute(
+        sa.select(part.c.part_no, part.c.status).where(part.c.message_id == found.message_id)
+    ).all()
+    # part_no -N is an earlier copy of part N that also reached the SMSC (a retried submit
+    # whose first response came late): a delivered copy means the handset has that part.
+    copies_delivered = {-n for n, s in rows if n < 0 and s == "delivered"}
+    statuses = {n: "delivered" if n in copies_delivered else s for n, s in rows if n > 0}
     new_status = message.status
     if message.status in _OPEN_MESSAGE_STATUSES:
         failing = [statuses[n] for n in sorted(statuses) if statuses[n] in _FAILING]
@@ -155,7 +157,9 @@ def apply_to_part(
         if new_status in _FAILING:
             values["error_code"] = error_code
     conn.execute(sa.update(msg).where(msg.c.id == found.message_id).values(**values))
-    detail = f"receipt part {found.part_no}/{message.parts}: {state} id={found.smsc_message_id}"
+    which = (f"part {found.part_no}" if found.part_no > 0
+             else f"earlier copy of part {-found.part_no}")
+    detail = f"receipt {which}/{message.parts}: {state} id={found.smsc_message_id}"
     if error_code is not None:
         detail += f" err={error_code}"
     record_event(conn, "out", found.message_id, new_status, now=now, detail=detail)

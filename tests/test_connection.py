@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from gateway.smpp import codec
 from gateway.smpp import session as sm
 from gateway.smpp import status as st
 from gateway.smpp.codec import Pdu
@@ -255,3 +256,36 @@ async def test_server_unbinds_client(smsc: Smsc) -> None:
     await asyncio.wait_for(smsc.conns[0].unbind(), T)
     assert await asyncio.wait_for(conn.closed, T) == "unbound by peer"
     assert smsc.conns[0].closed.result() == "unbound"
+
+
+async def test_alert_notification_over_tcp_gets_no_answer(smsc: Smsc) -> None:
+    alerts: list[sm.AlertNotification] = []
+
+    class AlertClient(ClientHandler):
+        def on_alert_notification(self, conn: SmppConnection, ev: sm.AlertNotification) -> None:
+            alerts.append(ev)
+
+    handler = AlertClient()
+    conn = await connect("127.0.0.1", smsc.port, handler)
+    await asyncio.wait_for(conn.bind("bind_transceiver", "test", "secret"), T)
+    server = smsc.conns[-1]
+    server_events: list[sm.Event] = []
+    original = server.session.receive_data
+
+    def spy(data: bytes, *, now: float) -> list[sm.Event]:
+        events = original(data, now=now)
+        server_events.extend(events)
+        return events
+
+    server.session.receive_data = spy  # type: ignore[method-assign]
+    assert server.transport is not None
+    server.transport.write(codec.encode(Pdu("alert_notification", 4242, 0, {
+        "source_addr": "8613800000001", "esme_addr": "10690", "ms_availability_status": 0})))
+    # Then a request that is answered: once its response is back, anything the client sent
+    # for the alert would have arrived before it.
+    resp = await asyncio.wait_for(conn.request("submit_sm", SUBMIT), T)
+    assert resp.status == st.ESME_ROK
+    assert [a.msisdn for a in alerts] == ["8613800000001"]
+    assert not [e for e in server_events if isinstance(e, sm.ProtocolError)]  # no nack
+    assert conn.bound
+    await conn.unbind()

@@ -11,10 +11,12 @@ from gateway.smpp import status as st
 from gateway.smpp.codec import Pdu
 from gateway.smpp.session import (
     MAX_SEQUENCE,
+    AlertNotification,
     BindFailed,
     BindRequested,
     Bound,
     Event,
+    LateResponse,
     LinkDead,
     NotAllowed,
     ProtocolError,
@@ -188,6 +190,20 @@ def test_deliver_to_transmitter() -> None:
                                                           st.ESME_RINVBNDSTS)
 
 
+@pytest.mark.parametrize("command", ["bind_receiver", "bind_transceiver"])
+def test_alert_notification_is_accepted_without_a_response(command: str) -> None:
+    # SMPP 3.4 §4.12: alert_notification has no response PDU; a generic_nack is wrong.
+    esme, _smsc = bound_pair(command)
+    raw = codec.encode(Pdu("alert_notification", 9, 0, {
+        "source_addr_ton": 1, "source_addr_npi": 1, "source_addr": "8613800000001",
+        "esme_addr": "10690", "ms_availability_status": 0}))
+    (ev,) = esme.receive_data(raw, now=0)
+    assert isinstance(ev, AlertNotification)
+    assert (ev.msisdn, ev.available, ev.pdu.sequence) == ("8613800000001", 0, 9)
+    assert esme.data_to_send() == b""
+    assert esme.bound
+
+
 @pytest.mark.parametrize("command", ["alert_notification", "outbind"])
 def test_unexpected_request_without_response_type(command: str) -> None:
     # alert_notification and outbind have no *_resp; refusing them must not crash.
@@ -252,12 +268,53 @@ def test_response_timeout() -> None:
     assert (ev.request.context, ev.request.sequence, ev.request.command) == (
         "ctx-1", seq, "submit_sm")
     assert esme.outstanding == 0 and esme.bound
-    # A late response now answers nothing: reported, not fatal.
+    # A late response still carries the SMSC's answer: surfaced with its request (issue 8).
     (req, _) = of(transfer(esme, smsc), RequestReceived)
     smsc.respond(req.pdu, params={"message_id": "late"})
-    (err,) = transfer(smsc, esme, 111)
-    assert isinstance(err, ProtocolError) and not err.fatal
-    assert esme.bound
+    (late,) = transfer(smsc, esme, 111)
+    assert isinstance(late, LateResponse)
+    assert late.request.context == "ctx-1" and late.pdu.params["message_id"] == "late"
+    assert esme.bound and esme.outstanding == 0
+
+
+def test_late_response_only_once_and_unknown_sequences_still_reported() -> None:
+    esme, smsc = bound_pair(esme_cfg=SessionConfig(response_timeout=1,
+                                                enquire_link_interval=1000))
+    esme.send_request("submit_sm", SUBMIT, now=0, context="a")
+    (req,) = of(transfer(esme, smsc), RequestReceived)
+    (timed_out,) = esme.handle_timers(now=1)
+    assert isinstance(timed_out, ResponseTimedOut)
+    smsc.respond(req.pdu, params={"message_id": "x"})
+    smsc.respond(req.pdu, params={"message_id": "x"})  # a duplicate answer
+    late, dup = transfer(smsc, esme, 2)
+    assert isinstance(late, LateResponse) and isinstance(dup, ProtocolError)
+    assert "answers nothing" in dup.reason and not dup.fatal
+
+
+def test_timed_out_sequence_is_not_reused_while_remembered() -> None:
+    esme, _smsc = bound_pair(esme_cfg=SessionConfig(response_timeout=1, window=1,
+                                                enquire_link_interval=1000))
+    esme._next_seq = MAX_SEQUENCE  # wrap right after the first request
+    seq = esme.send_request("submit_sm", SUBMIT, now=0, context="old")
+    esme.handle_timers(now=1)
+    esme._next_seq = seq  # as if the counter came round again
+    new_seq = esme.send_request("submit_sm", SUBMIT, now=1, context="new")
+    assert new_seq != seq
+
+
+def test_late_response_memory_is_bounded() -> None:
+    esme, smsc = bound_pair(esme_cfg=SessionConfig(response_timeout=1, window=5,
+                                                late_response_memory=2,
+                                                enquire_link_interval=1000))
+    for i in range(3):
+        esme.send_request("submit_sm", SUBMIT, now=0, context=i)
+    reqs = of(transfer(esme, smsc), RequestReceived)
+    assert len(esme.handle_timers(now=1)) == 3
+    for r in reqs:
+        smsc.respond(r.pdu, params={"message_id": "x"})
+    events = transfer(smsc, esme, 2)
+    assert [type(e) for e in events] == [ProtocolError, LateResponse, LateResponse]
+    assert [e.request.context for e in events[1:]] == [1, 2]
 
 
 def test_enquire_link_keepalive() -> None:
@@ -330,13 +387,51 @@ def test_generic_nack_for_unknown_command() -> None:
     assert smsc.bound
 
 
-def test_undecodable_request_is_nacked_with_its_status() -> None:
+def test_request_with_a_bad_field_gets_its_own_response_with_the_status() -> None:
+    # The header is sound, a field is not: submit_sm_resp ESME_RINVSRCADR, not generic_nack
+    # (SMPP 3.4 §4.3: generic_nack answers header faults only).
     _esme, smsc = bound_pair()
     body = b"\x00\x01\x01" + b"1" * 25 + b"\x00"
     smsc.receive_data(struct.pack(">LLLL", 16 + len(body), 4, 0, 12) + body, now=0)
     resp = _single_response(smsc)
-    assert (resp.command, resp.sequence, resp.status) == ("generic_nack", 12,
+    assert (resp.command, resp.sequence, resp.status) == ("submit_sm_resp", 12,
                                                           st.ESME_RINVSRCADR)
+
+
+def _raw_bind(command_id: int, system_id: bytes, password: bytes, seq: int = 7) -> bytes:
+    body = system_id + b"\x00" + password + b"\x00" + b"\x00" + b"\x34\x00\x00\x00"
+    return struct.pack(">LLLL", 16 + len(body), command_id, 0, seq) + body
+
+
+@pytest.mark.parametrize(("system_id", "password", "status"), [
+    (b"s" * 16, b"secret", st.ESME_RINVSYSID),  # §4.1.1: 15 octets + NUL at most
+    (b"test", b"p" * 9, st.ESME_RINVPASWD),  # §4.1.1: 8 octets + NUL at most
+])
+@pytest.mark.parametrize("command", ["bind_transmitter", "bind_receiver", "bind_transceiver"])
+def test_overlong_bind_credentials_get_a_bind_resp(system_id: bytes, password: bytes,
+                                                   status: int, command: str) -> None:
+    smsc = Session(Role.SMSC, now=0.0)
+    events = smsc.receive_data(_raw_bind(codec.COMMAND_IDS[command], system_id, password),
+                               now=0)
+    assert of(events, BindRequested) == [] and len(of(events, ProtocolError)) == 1
+    resp = _single_response(smsc)
+    assert (resp.command, resp.sequence, resp.status) == (f"{command}_resp", 7, status)
+    assert smsc.state is State.OPEN  # not bound; a correct bind may follow
+    ok = _raw_bind(codec.COMMAND_IDS[command], b"test", b"secret", seq=8)
+    (req,) = of(smsc.receive_data(ok, now=1), BindRequested)
+    assert req.system_id == "test"
+
+
+def test_esme_sees_bind_failed_for_the_bind_resp_error() -> None:
+    esme, smsc = make_pair()
+    esme.bind("bind_transceiver", system_id="test", password="secret", now=0)
+    raw = esme.data_to_send()
+    # Make the system_id 16 octets on the wire (our encoder would refuse to).
+    raw = raw.replace(b"test\x00", b"t" * 16 + b"\x00")
+    raw = struct.pack(">L", len(raw)) + raw[4:]
+    smsc.receive_data(raw, now=0)
+    (failed,) = transfer(smsc, esme)
+    assert isinstance(failed, BindFailed) and failed.status == st.ESME_RINVSYSID
 
 
 def test_undecodable_response_ends_its_request() -> None:
@@ -528,6 +623,6 @@ def test_alert_notification_needs_no_response() -> None:
     esme, _smsc = bound_pair("bind_receiver")
     raw = codec.encode(Pdu("alert_notification", 4, 0, {"source_addr": "1", "esme_addr": "2"}))
     (ev,) = esme.receive_data(raw, now=0)
-    assert isinstance(ev, RequestReceived)
+    assert isinstance(ev, AlertNotification)  # an event, not a request to answer
     esme.respond(ev.pdu)  # there is no alert_notification_resp: nothing is sent
     assert esme.data_to_send() == b""

@@ -51,6 +51,10 @@ class DecodeError(CodecError):
     command_id: int = 0
     sequence: int = 0
     status: int = st.ESME_RINVCMDLEN
+    # The header was sound (known command_id, command_length matching the frame) and a
+    # field of the body was not: such a request is answered with its own response PDU and
+    # this status, not generic_nack (SMPP 3.4 §4.3: generic_nack is for header faults).
+    in_body: bool = False
 
     def __str__(self) -> str:
         return self.reason
@@ -165,7 +169,7 @@ def decode(frame: bytes) -> Pdu:
     try:
         _decode_body(pdu, _LAYOUTS[name], body)
     except DecodeError as exc:
-        exc.command_id, exc.sequence = command_id, sequence
+        exc.command_id, exc.sequence, exc.in_body = command_id, sequence, True
         raise
     return pdu
 

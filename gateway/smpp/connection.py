@@ -57,6 +57,10 @@ class Handler(Protocol):
 
     def on_closed(self, conn: SmppConnection, reason: str) -> None: ...
 
+    # Optional: `on_late_response(conn, pdu, request)` is called, when the handler has it,
+    # for a response that arrived after its request timed out (`sm.LateResponse`), and
+    # `on_alert_notification(conn, event)` for an `sm.AlertNotification` (never answered).
+
 
 class SmppConnection(asyncio.Protocol):
     def __init__(self, role: sm.Role, handler: Handler, *, config: sm.SessionConfig | None = None,
@@ -198,6 +202,13 @@ class SmppConnection(asyncio.Protocol):
                 if fut is not None and not fut.done():
                     fut.set_exception(ResponseTimeout(ev.request))
                 self._wake_window()
+            elif isinstance(ev, sm.LateResponse):
+                self._on_late_response(ev)
+            elif isinstance(ev, sm.AlertNotification):
+                log.info("conn=%s alert_notification seq=%d msisdn=%s ms_availability=%s",
+                         self.name, ev.pdu.sequence, ev.msisdn,
+                         "-" if ev.available is None else ev.available)
+                self._call_optional("on_alert_notification", ev)
             elif isinstance(ev, sm.RequestReceived):
                 self._spawn(self._answer(ev.pdu))
             elif isinstance(ev, sm.BindRequested):
@@ -224,6 +235,23 @@ class SmppConnection(asyncio.Protocol):
                 log.warning("conn=%s protocol error: %s", self.name, ev.reason)
                 if ev.fatal:
                     self.close(f"protocol error: {ev.reason}")
+
+    def _on_late_response(self, ev: sm.LateResponse) -> None:
+        req = ev.request
+        log.warning("conn=%s late %s seq=%d status=%s %.2fs after it was sent (timed out "
+                    "at %.2fs)", self.name, ev.pdu.command, req.sequence,
+                    st.name(ev.pdu.status), self.loop.time() - req.sent_at,
+                    req.deadline - req.sent_at)
+        self._call_optional("on_late_response", ev.pdu, req)
+
+    def _call_optional(self, method: str, *args: Any) -> None:
+        callback = getattr(self.handler, method, None)
+        if callback is None:
+            return
+        try:
+            callback(self, *args)
+        except Exception:
+            log.exception("conn=%s %s failed", self.name, method)
 
     def _spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)

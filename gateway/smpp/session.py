@@ -10,6 +10,7 @@ layer when to call `handle_timers()`.
 from __future__ import annotations
 
 import enum
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,10 @@ class SessionConfig:
     # 16 octets is the header alone. The upper bound protects memory from a hostile or
     # broken peer; a submit_sm with a full message_payload TLV (64 KiB) fits under it.
     max_pdu_length: int = 70_000
+    # Requests that timed out are remembered (oldest forgotten first) so that a response
+    # arriving after its timeout is still recognised: a late submit_sm_resp still means the
+    # SMSC accepted the message (issue 8).
+    late_response_memory: int = 10_000
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -99,6 +104,26 @@ class RequestReceived(Event):
     """A request the application must answer with `Session.respond`."""
 
     pdu: Pdu
+
+
+@dataclass(frozen=True, slots=True)
+class AlertNotification(Event):
+    """ESME side: the SMSC says a mobile subscriber became available (SMPP 3.4 §4.12).
+
+    It has no response PDU, so none is sent; the application may use it, e.g. to retry
+    messages held for that subscriber."""
+
+    pdu: Pdu
+
+    @property
+    def msisdn(self) -> str:
+        return str(self.pdu.get("source_addr", ""))
+
+    @property
+    def available(self) -> int | None:
+        """ms_availability_status TLV: 0 available, 1 denied, 2 unavailable; None absent."""
+        value = self.pdu.get("ms_availability_status")
+        return None if value is None else int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +160,18 @@ class ResponseReceived(Event):
 
 @dataclass(frozen=True, slots=True)
 class ResponseTimedOut(Event):
+    request: Pending
+
+
+@dataclass(frozen=True, slots=True)
+class LateResponse(Event):
+    """A response to a request that had already timed out (`ResponseTimedOut` was emitted).
+
+    It still carries the peer's answer: for a submit_sm, the message_id of a message the
+    SMSC accepted. Its sequence number was kept out of reuse meanwhile, so it cannot be
+    mistaken for the answer to a newer request."""
+
+    pdu: Pdu
     request: Pending
 
 
@@ -199,6 +236,7 @@ class Session:
         self._out: list[bytes] = []
         self._next_seq = 1
         self._pending: dict[int, Pending] = {}
+        self._timed_out: OrderedDict[int, Pending] = OrderedDict()
         self._in_window = 0
         self._timers = _Timers(last_rx=now, opened_at=now)
         self._bind_command: str | None = None
@@ -238,7 +276,9 @@ class Session:
 
     def _allocate_sequence(self) -> int:
         seq = self._next_seq
-        while seq in self._pending:  # only after 2^31 requests with one stuck in flight
+        # Only after 2^31 requests with one stuck in flight (or one that timed out and is
+        # still remembered, so its late response stays unambiguous).
+        while seq in self._pending or seq in self._timed_out:
             seq = seq % MAX_SEQUENCE + 1
         self._next_seq = seq % MAX_SEQUENCE + 1
         return seq
@@ -365,7 +405,14 @@ class Session:
             events.append(ResponseReceived(nack, pending))
             events.append(ProtocolError(f"undecodable response: {exc}"))
             return
-        if codec.is_request_id(exc.command_id) or exc.command_id not in codec.COMMAND_NAMES:
+        command = codec.COMMAND_NAMES.get(exc.command_id, "")
+        response = codec.response_name(command)
+        if exc.in_body and codec.is_request_id(exc.command_id) and response in codec.COMMAND_IDS:
+            # A sound header with a bad field (say a 16-octet system_id, §4.1.1 allows 15 + NUL):
+            # the command's own response with the field's status (ESME_RINVSYSID,
+            # ESME_RINVPASWD, ESME_RINVDSTADR ... §5.1.3), no body (§3.3 / §4.1.2, §4.4.2).
+            self._emit(Pdu(response, exc.sequence, exc.status))
+        elif codec.is_request_id(exc.command_id) or exc.command_id not in codec.COMMAND_NAMES:
             self._emit(Pdu("generic_nack", exc.sequence, exc.status))
         events.append(ProtocolError(f"undecodable PDU seq={exc.sequence}: {exc}"))
 
@@ -384,6 +431,8 @@ class Session:
         elif cmd == "generic_nack":
             # A nack that is a request names no request of ours it could answer.
             events.append(ProtocolError(f"generic_nack status={st.name(pdu.status)}"))
+        elif cmd == "alert_notification":
+            events.append(AlertNotification(pdu))  # §4.12: no response, ever
         elif cmd in BIND_STATES:
             events.append(BindRequested(pdu))
         elif cmd == "unbind":
@@ -402,7 +451,11 @@ class Session:
     def _handle_response(self, pdu: Pdu, events: list[Event]) -> None:
         pending = self._complete(pdu.sequence)
         if pending is None:
-            events.append(ProtocolError(f"{pdu.command} seq={pdu.sequence} answers nothing"))
+            late = self._timed_out.pop(pdu.sequence, None)
+            if late is not None:
+                events.append(LateResponse(pdu, late))
+            else:
+                events.append(ProtocolError(f"{pdu.command} seq={pdu.sequence} answers nothing"))
             return
         if pdu.command != "generic_nack" and pdu.command != codec.response_name(pending.command):
             events.append(ProtocolError(
@@ -456,6 +509,7 @@ class Session:
                 self.state = State.CLOSED
                 events.append(Unbound(by_peer=False))
             else:
+                self._remember_timed_out(pending)
                 events.append(ResponseTimedOut(pending))
         if self.state is State.CLOSED:
             return events
@@ -470,6 +524,11 @@ class Session:
                                        self.config.enquire_link_timeout, counted=False)
         return events
 
+    def _remember_timed_out(self, pending: Pending) -> None:
+        self._timed_out[pending.sequence] = pending
+        while len(self._timed_out) > self.config.late_response_memory:
+            self._timed_out.popitem(last=False)
+
     def pending_requests(self) -> list[Pending]:
         return list(self._pending.values())
 
@@ -477,6 +536,7 @@ class Session:
         """The transport is gone: every request in flight is now unanswered."""
         pending = [p for p in self._pending.values() if p.command not in _WINDOW_EXEMPT]
         self._pending.clear()
+        self._timed_out.clear()  # sequence numbers mean nothing on another connection
         self._in_window = 0
         self.state = State.CLOSED
         return pending
