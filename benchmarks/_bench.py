@@ -151,3 +151,31 @@ class SimProcess:
                 self.proc.kill()
                 await self.proc.wait()
         self.proc = None
+
+
+def queue_sample(conn: Any) -> dict[str, int]:
+    """What is waiting in the gateway: MTs queued and being sent, MOs not yet processed,
+    receipts that arrived before their submit_sm_resp (pending_receipts)."""
+    import sqlalchemy as sa
+
+    from store.models import inbound_messages, outbound_messages, pending_receipts
+
+    def count(table: Any, *where: Any) -> int:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(
+            *where)).scalar_one())
+
+    return {"queued": count(outbound_messages, outbound_messages.c.status == "queued"),
+            "sending": count(outbound_messages, outbound_messages.c.status == "sending"),
+            "mo_unprocessed": count(inbound_messages, inbound_messages.c.status == "received"),
+            "receipts_unmatched": count(pending_receipts)}
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope (y per x unit) of (x, y) points; 0 for fewer than two."""
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0
