@@ -12,6 +12,8 @@ command → reply queued → submit_sm → submit_sm_resp → receipt.
   latency counts from when an MO was due); without it every MO is injected at once (flood).
 - `--sim-process` runs the simulator and the handsets in their own process, so the CPU
   figures split into the gateway's and the simulator's; otherwise they share one process.
+- `--count-statements`: SQL statements the gateway sent to the database per MO, by kind and
+  table (an engine event listener added by the benchmark; costs a little CPU).
 - The check: every MO got exactly one reply of the expected kind (OK, or E01 for garbage),
   none doubled, and the orders and sales reports in the database are those sent. A failed
   check prints `check: FAILED …` and exits 1.
@@ -31,6 +33,7 @@ import os
 import platform
 import sys
 import tempfile
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,17 +55,56 @@ from gateway.app import Gateway
 from gateway.config import Settings
 
 
+class StatementCounter:
+    """Counts the statements the gateway's engine executes, by verb and table."""
+
+    def __init__(self) -> None:
+        self.by_kind: Counter[str] = Counter()
+        self.rows = 0
+
+    def attach(self, engine: Any) -> None:
+        import sqlalchemy as sa
+
+        sa.event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+              executemany: bool) -> None:
+        self.by_kind[_statement_kind(statement) + (" (many)" if executemany else "")] += 1
+        self.rows += len(parameters) if executemany else 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_kind.values())
+
+
+def _statement_kind(sql: str) -> str:
+    words = sql.split()
+    if not words:
+        return "?"
+    verb = words[0].upper()
+    upper = [w.upper() for w in words]
+    for key in ("INTO", "UPDATE", "FROM"):
+        if key in upper[:40]:
+            i = upper.index(key)
+            if i + 1 < len(words):
+                table = words[i + 1].strip('"(')
+                return f"{verb} {table}"
+    return verb
+
+
 class Harness:
     """The gateway plus the handsets' driver, in one process or two."""
 
     def __init__(self, url: str, *, sim_process: bool, window: int, accounts: int,
-                 seed_accounts: bool, **settings: Any) -> None:
+                 seed_accounts: bool, count_statements: bool = False,
+                 **settings: Any) -> None:
         self.url = url
         self.sim_process = sim_process
         self.window = window
         self.accounts = accounts
         self.seed_accounts = seed_accounts
         self.settings = settings
+        self.statements = StatementCounter() if count_statements else None
         self.sim: SimProcess | None = None
         self.gw: Gateway
 
@@ -79,6 +121,9 @@ class Harness:
             assert self.gw.store is not None
             await self.gw.store.write(lambda c: mix.seed(c, accounts=self.accounts, now=now))
         await self.gw.client.wait_bound()
+        if self.statements is not None:
+            assert self.gw.store is not None
+            self.statements.attach(self.gw.store.engine)
 
     async def drive(self, **run: Any) -> dict[str, Any]:
         if self.sim is not None:
@@ -135,7 +180,8 @@ async def run(args: argparse.Namespace) -> int:
     url = args.database_url or f"sqlite:///{tmp.name}/bench.db"
     mode = "mix" if args.mix else "help"
     h = Harness(url, sim_process=args.sim_process, window=args.window,
-                accounts=args.accounts, seed_accounts=args.mix)
+                accounts=args.accounts, seed_accounts=args.mix,
+                count_statements=args.count_statements)
     where = "separate process" if args.sim_process else "same process"
     print(f"sending {args.count} MOs ({mode}) at {args.rate or 'max'}/s over {db_kind(url)}, "
           f"simulator in {where} …", flush=True)
@@ -146,6 +192,10 @@ async def run(args: argparse.Namespace) -> int:
                             pin_share=args.pin_share, accounts=args.accounts, seed=args.seed,
                             settle=args.settle, timeout=args.timeout, progress=True)
         gw_cpu = cpu_seconds() - cpu0
+        stmts = None
+        if h.statements is not None:  # before the DB check's own queries
+            stmts = dict(h.statements.by_kind)
+            n_stmts = h.statements.total
         db = await h.db_counts() if args.mix else None
     finally:
         await h.stop()
@@ -166,6 +216,10 @@ async def run(args: argparse.Namespace) -> int:
         cpu_line = f"CPU per MO: gateway + simulator (one process) {gw_cpu / n * 1000:.2f} ms"
     print(cpu_line)
     print(f"reply codes: {res['reply_codes']}; SMSC: {res['sim']}")
+    if stmts is not None:
+        print(f"SQL statements per MO: {n_stmts / n:.1f} ({n_stmts} in all), by kind:")
+        for kind, k in sorted(stmts.items(), key=lambda kv: -kv[1]):
+            print(f"  {k / n:>6.2f}  {kind}")
     print(verdict)
     write_json(args.json, {
         "benchmark": "e2e", "db": db_kind(url), "mode": mode, "count": n,
@@ -176,6 +230,7 @@ async def run(args: argparse.Namespace) -> int:
         "kinds": res["kinds"], "db_expected": res["expect_db"], "db_found": db,
         "cpu_ms_per_mo_gateway": gw_cpu / n * 1000,
         "cpu_ms_per_mo_sim": res["cpu_s"] / n * 1000 if args.sim_process else None,
+        "sql_per_mo": n_stmts / n if stmts is not None else None,
         "ok": ok, "machine": machine()})
     return 0 if ok else 1
 
@@ -201,6 +256,8 @@ def main() -> None:
                         help="give up after this many seconds without a new reply")
     parser.add_argument("--settle", type=float, default=2.0,
                         help="seconds to wait after the last reply for doubles (default 2)")
+    parser.add_argument("--count-statements", action="store_true",
+                        help="count the SQL statements the gateway runs per MO")
     parser.add_argument("--json", metavar="FILE", help="write a one-line JSON summary")
     parser.add_argument("--short", action="store_true",
                         help="a tiny run (60 MOs, 20 accounts) that takes seconds")

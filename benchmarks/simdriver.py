@@ -83,7 +83,7 @@ class SimDriver:
             self._waiting[mo.phone].append((due, mo.kind))
             kinds[mo.kind] += 1
             await self.sim.inject_mo(mo.phone, self.dest, mo.text)
-            if progress and (i + 1) % step == 0:
+            if progress and rate and (i + 1) % step == 0:
                 print(f"  injected {i + 1}/{count}, replies {self._replies}", flush=True,
                       file=sys.stderr)
         injected = time.perf_counter()
