@@ -1,12 +1,27 @@
 """End-to-end throughput: MOs from virtual handsets → gateway → store → replies → handsets.
 
-Starts the real gateway with the bundled simulator in one process (as `smsgw up` does), fires
-N MOs ("HELP" from N distinct handsets) at a target rate, and reports MO/s until every reply is
-in its handset's inbox, plus MO→reply latency percentiles. Everything shares one event loop
-and two cores here, so treat the figures as a floor.
+Starts the real gateway (as `smsgw up` does) against the bundled SMSC simulator, fires N MOs
+and waits for every reply to land in its handset's inbox: MO → commit → deliver_sm_resp →
+command → reply queued → submit_sm → submit_sm_resp → receipt.
 
-    python benchmarks/e2e.py --count 2000 --rate 500
-    python benchmarks/e2e.py --database-url postgresql://postgres@127.0.0.1/test
+- Traffic: by default "HELP" from N distinct handsets (the historical figure); `--mix` is
+  the realistic mix of `benchmarks/mix.py` (orders of 1-20 lines with a PIN — their share is
+  `--pin-share` —, sales reports, balance queries, HELP, garbage, long concatenated texts)
+  from `--accounts` registered retailers and from unregistered handsets.
+- Pacing: `--rate R` is open loop (MOs are due every 1/R s whatever the gateway does, and
+  latency counts from when an MO was due); without it every MO is injected at once (flood).
+- `--sim-process` runs the simulator and the handsets in their own process, so the CPU
+  figures split into the gateway's and the simulator's; otherwise they share one process.
+- `--count-statements`: SQL statements the gateway sent to the database per MO, by kind and
+  table (an engine event listener added by the benchmark; costs a little CPU).
+- The check: every MO got exactly one reply of the expected kind (OK, or E01 for garbage),
+  none doubled, and the orders and sales reports in the database are those sent. A failed
+  check prints `check: FAILED …` and exits 1.
+
+    python benchmarks/e2e.py --count 3000
+    python benchmarks/e2e.py --mix --rate 500 --count 5000 --sim-process
+    python benchmarks/e2e.py --mix --database-url postgresql://postgres@127.0.0.1/test
+    python benchmarks/e2e.py --short --json /tmp/e2e.json
 """
 
 from __future__ import annotations
@@ -14,69 +29,210 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import statistics
+import os
+import platform
 import sys
 import tempfile
-import time
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import (  # noqa: I001  (sets sys.path for the repo)
+    SimProcess,
+    cpu_seconds,
+    db_kind,
+    fmt_latency,
+    gateway_overrides,
+    write_json,
+)
+import mix
+from simdriver import SimDriver
 
 from gateway.app import Gateway
 from gateway.config import Settings
 
 
-async def run(count: int, rate: float, database_url: str | None, window: int) -> None:
+class StatementCounter:
+    """Counts the statements the gateway's engine executes, by verb and table."""
+
+    def __init__(self) -> None:
+        self.by_kind: Counter[str] = Counter()
+        self.rows = 0
+
+    def attach(self, engine: Any) -> None:
+        import sqlalchemy as sa
+
+        sa.event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+              executemany: bool) -> None:
+        self.by_kind[_statement_kind(statement) + (" (many)" if executemany else "")] += 1
+        self.rows += len(parameters) if executemany else 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_kind.values())
+
+
+def _statement_kind(sql: str) -> str:
+    words = sql.split()
+    if not words:
+        return "?"
+    verb = words[0].upper()
+    upper = [w.upper() for w in words]
+    for key in ("INTO", "UPDATE", "FROM"):
+        if key in upper[:40]:
+            i = upper.index(key)
+            if i + 1 < len(words):
+                table = words[i + 1].strip('"(')
+                return f"{verb} {table}"
+    return verb
+
+
+class Harness:
+    """The gateway plus the handsets' driver, in one process or two."""
+
+    def __init__(self, url: str, *, sim_process: bool, window: int, accounts: int,
+                 seed_accounts: bool, count_statements: bool = False,
+                 **settings: Any) -> None:
+        self.url = url
+        self.sim_process = sim_process
+        self.window = window
+        self.accounts = accounts
+        self.seed_accounts = seed_accounts
+        self.settings = settings
+        self.statements = StatementCounter() if count_statements else None
+        self.sim: SimProcess | None = None
+        self.gw: Gateway
+
+    async def start(self) -> None:
+        extra: dict[str, Any] = dict(window=self.window, **self.settings)
+        if self.sim_process:
+            self.sim = SimProcess()
+            port = await self.sim.start()
+            extra.update(smsc_host="127.0.0.1", smsc_port=port)
+        self.gw = Gateway(Settings(**gateway_overrides(self.url, **extra)))
+        await self.gw.start(api=False)
+        if self.seed_accounts:
+            now = datetime.now(UTC)
+            assert self.gw.store is not None
+            await self.gw.store.write(lambda c: mix.seed(c, accounts=self.accounts, now=now))
+        await self.gw.client.wait_bound()
+        if self.statements is not None:
+            assert self.gw.store is not None
+            self.statements.attach(self.gw.store.engine)
+
+    async def drive(self, **run: Any) -> dict[str, Any]:
+        if self.sim is not None:
+            return await self.sim.call("run", **run)
+        return await SimDriver(self.gw.simulator,
+                               self.gw.settings.source_addr).run(**run)
+
+    async def db_counts(self) -> dict[str, int]:
+        assert self.gw.store is not None
+        return await self.gw.store.read(mix.db_counts)
+
+    async def stop(self) -> None:
+        try:
+            if hasattr(self, "gw"):
+                await self.gw.stop()
+        finally:
+            if self.sim is not None:
+                await self.sim.stop()
+
+
+def check(res: dict[str, Any], db: dict[str, int] | None) -> tuple[bool, str]:
+    """Nothing lost, nothing doubled, every reply of the expected kind, the DB as sent."""
+    kinds = res["kinds"]
+    want_codes = {"OK": sum(n for k, n in kinds.items() if k not in ("garbage", "long"))}
+    e01 = kinds.get("garbage", 0) + kinds.get("long", 0)
+    if e01:
+        want_codes["E01"] = e01
+    problems = []
+    if res["missing"]:
+        problems.append(f"{res['missing']} MOs without a reply")
+    if res["extra"]:
+        problems.append(f"{res['extra']} replies doubled")
+    if res["reply_codes"] != want_codes:
+        problems.append(f"reply codes {res['reply_codes']} ≠ expected {want_codes}")
+    if db is not None and db != res["expect_db"]:
+        problems.append(f"database {db} ≠ sent {res['expect_db']}")
+    detail = (f"{res['count']} MOs, {res['replies']} replies, {res['missing']} missing, "
+              f"{res['extra']} doubled")
+    if db is not None:
+        detail += (f", orders {db['orders']}/{res['expect_db']['orders']}, sales reports "
+                   f"{db['sales_reports']}/{res['expect_db']['sales_reports']}")
+    if problems:
+        return False, f"check: FAILED — {'; '.join(problems)} ({detail})"
+    return True, f"check: OK — {detail}"
+
+
+def machine() -> dict[str, Any]:
+    return {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+async def run(args: argparse.Namespace) -> int:
     tmp = tempfile.TemporaryDirectory()
-    url = database_url or f"sqlite:///{tmp.name}/bench.db"
-    gw = Gateway(Settings(database_url=url, sim_port=0, sim_control_port=0, api_port=0,
-                          window=window, sim_receipt_delay=0.0, poll_interval=0.05,
-                          instance="bench"))
-    await gw.start(api=False)
-    sim = gw.simulator
-    await gw.client.wait_bound()
-    phones = [f"86139{i:08d}" for i in range(count)]
-    sent_at: dict[str, float] = {}
-    start = time.perf_counter()
-    interval = 1.0 / rate if rate else 0.0
-    print(f"sending {count} MOs at {rate or 'max'}/s over {url.split(':', 1)[0]} …",
-          flush=True)
-    for i, phone in enumerate(phones):
-        sent_at[phone] = time.perf_counter()
-        await sim.inject_mo(phone, gw.settings.source_addr, "HELP")
-        if interval:
-            target = start + (i + 1) * interval
-            delay = target - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        if (i + 1) % max(1, count // 10) == 0:
-            print(f"  injected {i + 1}/{count}", flush=True)
-    pending = set(phones)
-    deadline = time.perf_counter() + 120
-    while pending and time.perf_counter() < deadline:
-        pending = {p for p in pending if not sim.handset(p).inbox}
-        await asyncio.sleep(0.02)
-    elapsed = time.perf_counter() - start
-    # Latency from each handset's MO to its reply arriving in the inbox (wall clock).
-    lat = [sim.handset(p).inbox[0].received_at.timestamp() - _wall(sent_at[p])
-           for p in phones if sim.handset(p).inbox]
-    await gw.stop()
-    tmp.cleanup()
-    done = count - len(pending)
-    print(f"replies received: {done}/{count} in {elapsed:.2f}s → {done / elapsed:,.0f} MO/s "
-          f"end to end")
-    if lat:
-        lat.sort()
-        q = statistics.quantiles(lat, n=100)
-        print(f"MO→reply latency: p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, "
-              f"p99 {q[98] * 1000:.1f} ms, max {lat[-1] * 1000:.1f} ms")
-
-
-_EPOCH_OFFSET = time.time() - time.perf_counter()
-
-
-def _wall(perf: float) -> float:
-    return perf + _EPOCH_OFFSET
+    url = args.database_url or f"sqlite:///{tmp.name}/bench.db"
+    mode = "mix" if args.mix else "help"
+    h = Harness(url, sim_process=args.sim_process, window=args.window,
+                accounts=args.accounts, seed_accounts=args.mix,
+                count_statements=args.count_statements)
+    where = "separate process" if args.sim_process else "same process"
+    print(f"sending {args.count} MOs ({mode}) at {args.rate or 'max'}/s over {db_kind(url)}, "
+          f"simulator in {where} …", flush=True)
+    try:
+        await h.start()
+        cpu0 = cpu_seconds()
+        res = await h.drive(mode=mode, count=args.count, rate=args.rate,
+                            pin_share=args.pin_share, accounts=args.accounts, seed=args.seed,
+                            settle=args.settle, timeout=args.timeout, progress=True)
+        gw_cpu = cpu_seconds() - cpu0
+        stmts = None
+        if h.statements is not None:  # before the DB check's own queries
+            stmts = dict(h.statements.by_kind)
+            n_stmts = h.statements.total
+        db = await h.db_counts() if args.mix else None
+    finally:
+        await h.stop()
+        tmp.cleanup()
+    ok, verdict = check(res, db)
+    n, elapsed = args.count, res["elapsed_s"]
+    replies = res["replies"] - res["extra"]
+    mo_s = replies / elapsed if elapsed > 0 else 0.0
+    print(f"replies received: {replies}/{n} in {elapsed:.2f}s → {mo_s:,.0f} MO/s end to end")
+    print(f"MO→reply latency: {fmt_latency(res['latency'])}")
+    if args.mix:
+        for kind, p in sorted(res["latency_by_kind"].items()):
+            print(f"  {kind:<8} {res['kinds'].get(kind, 0):>6} MOs  {fmt_latency(p)}")
+    if args.sim_process:
+        cpu_line = (f"CPU per MO: gateway {gw_cpu / n * 1000:.2f} ms, simulator "
+                    f"{res['cpu_s'] / n * 1000:.2f} ms")
+    else:
+        cpu_line = f"CPU per MO: gateway + simulator (one process) {gw_cpu / n * 1000:.2f} ms"
+    print(cpu_line)
+    print(f"reply codes: {res['reply_codes']}; SMSC: {res['sim']}")
+    if stmts is not None:
+        print(f"SQL statements per MO: {n_stmts / n:.1f} ({n_stmts} in all), by kind:")
+        for kind, k in sorted(stmts.items(), key=lambda kv: -kv[1]):
+            print(f"  {k / n:>6.2f}  {kind}")
+    print(verdict)
+    write_json(args.json, {
+        "benchmark": "e2e", "db": db_kind(url), "mode": mode, "count": n,
+        "rate_target": args.rate, "pin_share": args.pin_share if args.mix else 0.0,
+        "sim_process": args.sim_process, "window": args.window, "mo_per_s": mo_s,
+        "elapsed_s": elapsed, "latency": res["latency"], "replies": replies,
+        "missing": res["missing"], "extra": res["extra"], "reply_codes": res["reply_codes"],
+        "kinds": res["kinds"], "db_expected": res["expect_db"], "db_found": db,
+        "cpu_ms_per_mo_gateway": gw_cpu / n * 1000,
+        "cpu_ms_per_mo_sim": res["cpu_s"] / n * 1000 if args.sim_process else None,
+        "sql_per_mo": n_stmts / n if stmts is not None else None,
+        "ok": ok, "machine": machine()})
+    return 0 if ok else 1
 
 
 def main() -> None:
@@ -84,12 +240,33 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=2000, help="MOs to send (default 2000)")
     parser.add_argument("--rate", type=float, default=0,
-                        help="target MO/s (default 0 = as fast as possible)")
+                        help="open-loop MO/s (default 0 = all at once)")
     parser.add_argument("--window", type=int, default=50, help="SMPP window (default 50)")
     parser.add_argument("--database-url", help="default: a temporary SQLite file")
+    parser.add_argument("--sim-process", action="store_true",
+                        help="run the simulator (and the handsets) in a separate process")
+    parser.add_argument("--mix", action="store_true",
+                        help="the realistic MO mix instead of HELP from new handsets")
+    parser.add_argument("--pin-share", type=float, default=0.10,
+                        help="share of PIN-bearing commands (orders) in --mix (default 0.10)")
+    parser.add_argument("--accounts", type=int, default=500,
+                        help="registered retailers sending the --mix (default 500)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the mix")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="give up after this many seconds without a new reply")
+    parser.add_argument("--settle", type=float, default=2.0,
+                        help="seconds to wait after the last reply for doubles (default 2)")
+    parser.add_argument("--count-statements", action="store_true",
+                        help="count the SQL statements the gateway runs per MO")
+    parser.add_argument("--json", metavar="FILE", help="write a one-line JSON summary")
+    parser.add_argument("--short", action="store_true",
+                        help="a tiny run (60 MOs, 20 accounts) that takes seconds")
     args = parser.parse_args()
+    if args.short:
+        args.count, args.accounts, args.settle = 60, 20, 0.5
+        args.timeout = min(args.timeout, 30.0)
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(run(args.count, args.rate, args.database_url, args.window))
+    sys.exit(asyncio.run(run(args)))
 
 
 if __name__ == "__main__":

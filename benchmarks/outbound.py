@@ -8,14 +8,22 @@
    recorded.
 3. While it drains, a priority-1 reply is queued at 10 %, 30 %, 50 %, 70 % and 90 % of the
    drain; its wait is the time from enqueue (committed) to its submit_sm_resp being recorded.
+4. Receipts: the run waits until every message's receipt is matched (status delivered);
+   "receipts matched" counts them, and the check fails (exit 1) unless all N + the replies
+   were submitted once and matched.
+
+The gateway's RSS and the queue depth are sampled every --sample seconds from the start of
+the drain (RSS includes the simulator unless --sim-process). For the 1,000,000-message
+figure: `--count 1000000 --sim-process` (about 2 GB of SQLite; the drain takes as long as
+the dispatch rate says).
 
 By default the simulator runs in this process (sharing the event loop and CPU with the
-gateway: a floor). --sim-process runs `python -m simulator --port N --no-control` as a
-separate process, closer to a real SMSC.
+gateway: a floor). --sim-process runs it as a separate process, closer to a real SMSC.
 
     python benchmarks/outbound.py                     # 20,000 recipients, in-process SMSC
     python benchmarks/outbound.py --count 100000 --sim-process
     python benchmarks/outbound.py --database-url postgresql://postgres@127.0.0.1/test
+    python benchmarks/outbound.py --short --json /tmp/outbound.json
 """
 
 from __future__ import annotations
@@ -23,9 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,33 +38,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import sqlalchemy as sa
+from _bench import (  # first: puts the repo on sys.path
+    SimProcess,
+    cpu_seconds,
+    db_kind,
+    gateway_overrides,
+    queue_sample,
+    rss_mb,
+    write_json,
+)
+from e2e import machine
+from simdriver import SimDriver
 
 from gateway.app import Gateway
 from gateway.config import Settings
 from store import outbound
+from store.models import outbound_messages
 from store.store import Store
 
 REPLY_AT = (0.1, 0.3, 0.5, 0.7, 0.9)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _wait_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 async def enqueue_phase(url: str, count: int, chunk: int) -> float:
@@ -91,17 +91,49 @@ async def _submitted_ids(gw: Gateway) -> int:
     return sum(s.submitted for s in gw.dispatcher.senders.values())
 
 
+def _status_counts(conn: Any) -> dict[str, int]:
+    return {str(k): int(v) for k, v in conn.execute(
+        sa.select(outbound_messages.c.status, sa.func.count())
+        .group_by(outbound_messages.c.status))}
+
+
+class Sampler:
+    """Gateway RSS and queue depth every `every` seconds, in the background."""
+
+    def __init__(self, gw: Gateway, every: float) -> None:
+        self.gw, self.every = gw, every
+        self.rows: list[dict[str, Any]] = []
+        self._t0 = time.perf_counter()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        assert self.gw.store is not None
+        while True:
+            q = await self.gw.store.read(queue_sample)
+            row = {"t": time.perf_counter() - self._t0, "rss_mb": rss_mb(), **q}
+            self.rows.append(row)
+            print(f"  [{row['t']:>6.1f}s] RSS {row['rss_mb']:>6.1f} MB, queued {q['queued']:>8}, "
+                  f"sending {q['sending']:>5}, receipts unmatched {q['receipts_unmatched']:>5}",
+                  flush=True)
+            await asyncio.sleep(self.every)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
 async def dispatch_phase(url: str, count: int, *, sim_port: int | None, window: int,
-                         batch: int) -> dict[str, Any]:
-    overrides: dict[str, Any] = dict(
-        database_url=url, api_port=0, sim_port=0, sim_control_port=0, smpp_server_port=None,
-        window=window, claim_batch=batch, poll_interval=0.05, sim_receipt_delay=0.0,
-        instance="bench-outbound")
+                         batch: int, sample: float, timeout: float) -> dict[str, Any]:
+    extra: dict[str, Any] = dict(window=window, claim_batch=batch, instance="bench-outbound")
     if sim_port is not None:
-        overrides.update(smsc_host="127.0.0.1", smsc_port=sim_port)
-    gw = Gateway(Settings(**overrides))
+        extra.update(smsc_host="127.0.0.1", smsc_port=sim_port)
+    gw = Gateway(Settings(**gateway_overrides(url, **extra)))
     start = time.perf_counter()
+    cpu0 = cpu_seconds()
     await gw.start(api=False)
+    if gw.simulator is not None:
+        SimDriver(gw.simulator)  # empties the handsets' inboxes as messages land: flat RSS
+    sampler = Sampler(gw, sample)
     try:
         await gw.client.wait_bound()
         waits: list[tuple[float, float]] = []
@@ -123,9 +155,28 @@ async def dispatch_phase(url: str, count: int, *, sim_port: int | None, window: 
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - start
         sender = next(iter(gw.dispatcher.senders.values()))
+        # Receipts: every message delivered (its receipt matched), or no progress for a while.
+        assert gw.store is not None
+        total = count + len(REPLY_AT)
+        seen, idle_since = -1, time.perf_counter()
+        while True:
+            statuses = await gw.store.read(_status_counts)
+            delivered = statuses.get("delivered", 0)
+            if delivered >= total:
+                break
+            if delivered != seen:
+                seen, idle_since = delivered, time.perf_counter()
+            elif time.perf_counter() - idle_since > timeout:
+                break
+            await asyncio.sleep(0.1)
+        receipts_elapsed = time.perf_counter() - start
         return {"elapsed": elapsed, "rate": count / elapsed, "waits": waits,
-                "throttled": sender.throttled}
+                "throttled": sender.throttled, "submitted": await _submitted_ids(gw),
+                "statuses": statuses, "receipts_matched": delivered,
+                "receipts_elapsed": receipts_elapsed,
+                "cpu_s": cpu_seconds() - cpu0, "samples": sampler.rows}
     finally:
+        await sampler.stop()
         await gw.stop()
 
 
@@ -140,53 +191,83 @@ async def _reply_wait(gw: Gateway) -> float:
         await asyncio.sleep(0.005)
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--count", type=int, default=20_000, help="broadcast size (default 20000)")
-    ap.add_argument("--chunk", type=int, default=1000, help="rows per enqueue transaction")
-    ap.add_argument("--window", type=int, default=50)
-    ap.add_argument("--batch", type=int, default=50, help="claim batch (SMSGW_CLAIM_BATCH)")
-    ap.add_argument("--database-url", default=None)
-    ap.add_argument("--sim-process", action="store_true",
-                    help="run the simulator as a separate process")
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+async def run(args: argparse.Namespace) -> int:
     tmp = tempfile.TemporaryDirectory()
     url = args.database_url or f"sqlite:///{tmp.name}/bench.db"
-    proc = None
-    sim_port = None
+    sim: SimProcess | None = None
     try:
+        sim_port = None
         if args.sim_process:
-            sim_port = _free_port()
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "simulator", "--port", str(sim_port), "--no-control",
-                 "--receipt-delay", "0", "--log-level", "WARNING"],
-                cwd=str(Path(__file__).resolve().parent.parent), env=os.environ.copy())
-            await _wait_port(sim_port)
-        where = "separate process" if proc else "same process"
-        print(f"database {url.split(':', 1)[0]}, simulator in {where}, throttle off, "
+            sim = SimProcess()
+            sim_port = await sim.start()
+        where = "separate process" if sim else "same process"
+        print(f"database {db_kind(url)}, simulator in {where}, throttle off, "
               f"window {args.window}, claim batch {args.batch}", flush=True)
         print(f"[1] enqueue {args.count:,} recipients (chunks of {args.chunk}) …", flush=True)
         enq = await enqueue_phase(url, args.count, args.chunk)
         print("[2] dispatch to the simulator, priority-1 replies during the drain …",
               flush=True)
         res = await dispatch_phase(url, args.count, sim_port=sim_port, window=args.window,
-                                   batch=args.batch)
-        print()
-        print(f"enqueue rate:   {enq:>9,.0f} msgs/s  ({args.count:,} recipients)")
-        print(f"dispatch rate:  {res['rate']:>9,.0f} msgs/s  ({args.count:,} in "
-              f"{res['elapsed']:.1f}s incl. start; throttled responses: {res['throttled']})")
-        for at, wait in res["waits"]:
-            print(f"reply wait at {at:>4.0%} of the drain: {wait * 1000:>7.1f} ms")
+                                   batch=args.batch, sample=args.sample, timeout=args.timeout)
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        if sim is not None:
+            await sim.stop()
         tmp.cleanup()
+    n, total = args.count, args.count + len(REPLY_AT)
+    rss = [s["rss_mb"] for s in res["samples"]]
+    print()
+    print(f"enqueue rate:   {enq:>9,.0f} msgs/s  ({n:,} recipients)")
+    print(f"dispatch rate:  {res['rate']:>9,.0f} msgs/s  ({n:,} in "
+          f"{res['elapsed']:.1f}s incl. start; throttled responses: {res['throttled']})")
+    for at, wait in res["waits"]:
+        print(f"reply wait at {at:>4.0%} of the drain: {wait * 1000:>7.1f} ms")
+    print(f"receipts matched: {res['receipts_matched']:,}/{total:,} "
+          f"({res['receipts_matched'] / res['receipts_elapsed']:,.0f} msgs/s incl. start)")
+    if rss:
+        print(f"gateway RSS during the drain: max {max(rss):.1f} MB, last {rss[-1]:.1f} MB "
+              f"({len(rss)} samples{'' if sim else ', simulator included'})")
+    print(f"CPU per message: gateway{'' if sim else ' + simulator'} "
+          f"{res['cpu_s'] / n * 1000:.2f} ms")
+    ok = res["submitted"] == total and res["receipts_matched"] == total
+    print(f"check: OK — {total} submitted once, {total} receipts matched" if ok else
+          f"check: FAILED — submitted {res['submitted']}/{total}, receipts matched "
+          f"{res['receipts_matched']}/{total}, statuses {res['statuses']}")
+    write_json(args.json, {
+        "benchmark": "outbound", "db": db_kind(url), "count": n, "window": args.window,
+        "batch": args.batch, "sim_process": bool(sim), "enqueue_per_s": enq,
+        "dispatch_per_s": res["rate"], "throttled": res["throttled"],
+        "reply_waits_ms": {f"{at:.0%}": w * 1000 for at, w in res["waits"]},
+        "reply_wait_max_ms": max((w for _, w in res["waits"]), default=0.0) * 1000,
+        "submitted": res["submitted"], "receipts_matched": res["receipts_matched"],
+        "rss_mb_max": max(rss, default=0.0), "cpu_ms_per_msg": res["cpu_s"] / n * 1000,
+        "ok": ok, "machine": machine()})
+    return 0 if ok else 1
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=20_000,
+                    help="broadcast size (default 20000; 1000000 for the target)")
+    ap.add_argument("--chunk", type=int, default=1000, help="rows per enqueue transaction")
+    ap.add_argument("--window", type=int, default=50)
+    ap.add_argument("--batch", type=int, default=50, help="claim batch (SMSGW_CLAIM_BATCH)")
+    ap.add_argument("--database-url", default=None)
+    ap.add_argument("--sim-process", action="store_true",
+                    help="run the simulator as a separate process")
+    ap.add_argument("--sample", type=float, default=5.0,
+                    help="seconds between RSS / queue-depth samples (default 5)")
+    ap.add_argument("--timeout", type=float, default=60.0,
+                    help="give up waiting for receipts after this many idle seconds")
+    ap.add_argument("--json", metavar="FILE", help="write a one-line JSON summary")
+    ap.add_argument("--short", action="store_true", help="a tiny run (300 recipients)")
+    args = ap.parse_args()
+    if args.short:
+        args.count, args.chunk, args.sample = 300, 100, 1.0
+        args.timeout = min(args.timeout, 20.0)
+    logging.basicConfig(level=logging.WARNING)
+    sys.exit(asyncio.run(run(args)))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -1,0 +1,69 @@
+"""Smoke tests: every benchmark's --short mode runs as a subprocess, exits 0 and writes a
+sane one-line JSON summary (counts match, nothing lost or doubled), so they cannot rot.
+
+They check correctness only, never speed: figures on a shared test machine mean nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run_short(tmp_path: Path, script: str, *flags: str) -> dict[str, Any]:
+    out = tmp_path / f"{script}.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / f"{script}.py"), "--short", "--json", str(out), *flags],
+        capture_output=True, text=True, timeout=90, cwd=BENCH.parent)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+    assert "check: OK" in proc.stdout, proc.stdout
+    lines = out.read_text().splitlines()
+    assert len(lines) == 1
+    summary = json.loads(lines[0])
+    assert summary["benchmark"] == script and summary["ok"] is True
+    return summary
+
+
+@pytest.mark.timeout(120)
+def test_e2e_mix_with_the_simulator_in_its_own_process(tmp_path: Path) -> None:
+    s = run_short(tmp_path, "e2e", "--mix", "--sim-process", "--rate", "100")
+    assert s["mode"] == "mix" and s["sim_process"] is True
+    assert s["replies"] == s["count"] == 60 and s["missing"] == 0 and s["extra"] == 0
+    assert sum(s["kinds"].values()) == 60
+    assert s["kinds"].get("garbage", 0) + s["kinds"].get("long", 0) == \
+        s["reply_codes"].get("E01", 0)
+    assert s["db_found"] == s["db_expected"]
+    assert s["mo_per_s"] > 0 and s["latency"]["p99_ms"] >= s["latency"]["p50_ms"] > 0
+    assert s["cpu_ms_per_mo_gateway"] > 0 and s["cpu_ms_per_mo_sim"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_outbound(tmp_path: Path) -> None:
+    s = run_short(tmp_path, "outbound")
+    assert s["count"] == 300 and s["submitted"] == s["receipts_matched"] == 305
+    assert len(s["reply_waits_ms"]) == 5 and s["dispatch_per_s"] > 0 and s["rss_mb_max"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_upstream(tmp_path: Path) -> None:
+    s = run_short(tmp_path, "upstream")
+    assert s["accepted"] == s["distinct_ids"] == s["receipts_matched"] == s["count"] == 200
+    assert s["receipts_doubled"] == 0 and s["receipts_unknown"] == 0
+    assert s["smsc_submits_accepted"] == 200 and s["accepted_per_s"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_soak(tmp_path: Path) -> None:
+    s = run_short(tmp_path, "soak")
+    assert s["count"] == 120 and s["replies"] == 120 and s["missing"] == s["extra"] == 0
+    assert s["samples"] >= 5 and s["rss_mb_max"] > 0
+    assert set(s["trends"]) == {"rss_mb", "queued", "sending", "mo_unprocessed",
+                                "receipts_unmatched"}
+    assert s["db_found"] == s["db_expected"]
