@@ -221,7 +221,7 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _upstream_add(args: argparse.Namespace) -> int:
-    from commands.pins import hash_pin
+    from commands.pins import hash_password
     from store import upstream
     from store.store import Store
 
@@ -234,7 +234,7 @@ def _upstream_add(args: argparse.Namespace) -> int:
         if store.run(lambda c: upstream.account(c, args.system_id)) is not None:
             raise SystemExit(f"smsgw: an application {args.system_id!r} exists already")
         store.run(lambda c: upstream.create_account(
-            c, system_id=args.system_id, password_hash=hash_pin(args.password),
+            c, system_id=args.system_id, password_hash=hash_password(args.password),
             allowed_sources=args.allowed_sources, tps=args.tps, now=datetime.now(UTC)))
     finally:
         asyncio.run(store.close())
@@ -244,12 +244,17 @@ def _upstream_add(args: argparse.Namespace) -> int:
 
 
 def _demo_data(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from commands import pins
     from commands.demo import load_demo_data
     from store.store import Store
 
     settings = _settings(args)
     store = Store.open(settings.database_url)
     try:
+        key_file = Path(settings.pin_key_file or pins.default_key_file(store.url))
+        pins.install(store.run(lambda c: pins.open_key_file(c, key_file)))
         summary = store.run(lambda c: load_demo_data(c, now=datetime.now(UTC)))
     finally:
         asyncio.run(store.close())
