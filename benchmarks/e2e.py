@@ -27,7 +27,6 @@ command → reply queued → submit_sm → submit_sm_resp → receipt.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import platform
@@ -51,6 +50,7 @@ from _bench import (  # noqa: I001  (sets sys.path for the repo)
 import mix
 from simdriver import SimDriver
 
+from gateway import eventloop
 from gateway.app import Gateway
 from gateway.config import Settings
 
@@ -266,7 +266,7 @@ def main() -> None:
         args.count, args.accounts, args.settle = 60, 20, 0.5
         args.timeout = min(args.timeout, 30.0)
     logging.basicConfig(level=logging.WARNING)
-    sys.exit(asyncio.run(run(args)))
+    sys.exit(eventloop.run(run(args)))
 
 
 if __name__ == "__main__":

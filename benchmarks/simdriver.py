@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import cpu_seconds, percentiles  # first: puts the repo on sys.path
 from mix import Mix
 
+from gateway import eventloop
 from simulator.smsc import Simulator
 
 
@@ -144,7 +145,7 @@ def main() -> None:
     ap.add_argument("--receipt-delay", type=float, default=0.0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    asyncio.run(_serve(args.receipt_delay))
+    eventloop.run(_serve(args.receipt_delay))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from _bench import (  # first: puts the repo on sys.path
 )
 from e2e import machine
 
-from commands.pins import hash_pin
+from commands.pins import hash_password
 from gateway.app import Gateway
 from gateway.config import Settings
 from gateway.smpp import session as sm
@@ -123,7 +123,7 @@ async def run(args: argparse.Namespace) -> int:
         await gw.start(api=False)
         assert gw.store is not None and gw.upstream_server is not None
         now = datetime.now(UTC)
-        pw_hash = await asyncio.to_thread(hash_pin, APP_PASSWORD)
+        pw_hash = await asyncio.to_thread(hash_password, APP_PASSWORD)
         await gw.store.write(lambda c: upstream.create_account(
             c, system_id=APP, password_hash=pw_hash, now=now))
         await gw.client.wait_bound()

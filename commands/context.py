@@ -20,10 +20,13 @@ class Context:
     mo_id: int | None = None
     lang: str = "en"
     # The PIN in the message checked against the sender's account *before* the transaction
-    # (the KDF costs ~24 ms and must not stall the single writer thread): True / False, or
-    # None when the command carries no PIN or the sender has no PIN set. Handlers apply the
-    # lockout rules with it; they never run the KDF themselves.
+    # (commands.pins.check; a not yet upgraded scrypt hash costs ~24 ms and must not stall
+    # the single writer thread): True / False, or None when the command carries no PIN or
+    # the sender has no PIN set. Handlers apply the lockout rules with it; they never hash.
     pin_ok: bool | None = None
+    # (stored hash, new hash) when the right PIN was checked against an old-format hash:
+    # written by the PIN check in this transaction (commands.pins.PinCheck.rehash).
+    pin_rehash: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """From one inbound SMS to an `Outcome`: rules first, then the built-in command.
 
-Two steps, because the PIN KDF must not run inside the single writer transaction:
+Two steps, because a not yet upgraded (scrypt) PIN hash must not be checked inside the single
+writer transaction:
   1. `prepare(text, today)` — pure: normalise and parse. The caller then computes
-     `ctx.pin_ok` with `commands.pins.precheck` on a read connection.
+     `ctx.pin_ok` / `ctx.pin_rehash` with `commands.pins.check` on a read connection.
   2. `process(ctx, prepared, rules)` — inside the store transaction that also queues the
      reply and marks the MO processed: rule engine, then the handler.
 """

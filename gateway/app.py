@@ -10,7 +10,9 @@ import asyncio
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
+from commands import pins
 from commands.guards import RateLimiter
 from commands.rules import RuleCache, default_rules_path, seed_from_yaml
 from common.phones import default_country
@@ -53,6 +55,7 @@ class Gateway:
         default_country()  # a bad SMSGW_DEFAULT_COUNTRY stops the start, not the first MO
         self.store = await asyncio.to_thread(Store.open, s.database_url)
         log.info("store ready: %s", _redact(self.store.url))
+        await self._open_pin_key()
         released = await self.store.write(lambda c: outbound.release_claims(
             c, instance=s.instance, now=datetime.now(UTC)))
         if released:
@@ -114,6 +117,15 @@ class Gateway:
         self.receipt_sweep.start()
         if api:
             await self._start_api()
+
+    async def _open_pin_key(self) -> None:
+        assert self.store is not None
+        path = Path(self.settings.pin_key_file or pins.default_key_file(self.store.url))
+        existed = path.exists()
+        keys = await self.store.read(lambda c: pins.open_key_file(c, path))
+        pins.install(keys)
+        log.info("PIN key %s %s (key id %s)", "read from" if existed else "created in", path,
+                 keys.current_id)
 
     async def _start_simulator(self) -> tuple[str, int]:
         from simulator.config import SimulatorConfig

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from commands.pins import hash_pin, verify_pin
+from commands.pins import hash_password, verify_password
 from gateway.auth_throttle import AuthLimits, FailureThrottle
 from gateway.smpp import status as st
 from store import upstream
@@ -52,7 +52,7 @@ def _dummy() -> str:
     if _dummy_hash is None:
         import secrets
 
-        _dummy_hash = hash_pin(secrets.token_hex(8))
+        _dummy_hash = hash_password(secrets.token_hex(8))
     return _dummy_hash
 
 
@@ -125,7 +125,7 @@ class BindAuthenticator:
             await self.warm()
         encoded = account.password_hash if usable else _dummy()
         ok = await asyncio.get_running_loop().run_in_executor(
-            _kdf_pool(), verify_pin, password, encoded)
+            _kdf_pool(), verify_password, password, encoded)
         if ok and usable:
             self.by_source.success(source)
             self.by_system_id.success(system_id)

@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway import api_keys_cli
+from gateway import api_keys_cli, eventloop
 from gateway.config import Settings
 from gateway.phone import add_phone_parser, phone_main
 
@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--sim-control-port", type=int,
                     help="bundled simulator control API port (default 2776)")
     up.add_argument("--window", type=int, help="max outstanding SMPP requests (default 10)")
+    up.add_argument("--no-uvloop", action="store_true",
+                    help="run on asyncio's own event loop even when uvloop is installed "
+                         "(env SMSGW_UVLOOP=0)")
     up.add_argument("--insecure-dev", action="store_true", default=None,
                     help="LOCAL DEVELOPMENT ONLY: serve admin API requests without a key, as "
                          "admin (env SMSGW_INSECURE_DEV=1); off by default")
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args.log_level)
     if args.command == "up":
-        return asyncio.run(_up(_settings(args)))
+        return eventloop.run(_up(_settings(args)), use_uvloop=False if args.no_uvloop else None)
     if args.command == "send":
         return _send(args)
     if args.command == "api-key":
@@ -155,6 +158,7 @@ async def _up(settings: Settings) -> int:
     gw = Gateway(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    logging.getLogger("smsgw").info("event loop: %s", type(loop).__module__.split(".")[0])
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
@@ -221,7 +225,7 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _upstream_add(args: argparse.Namespace) -> int:
-    from commands.pins import hash_pin
+    from commands.pins import hash_password
     from store import upstream
     from store.store import Store
 
@@ -234,7 +238,7 @@ def _upstream_add(args: argparse.Namespace) -> int:
         if store.run(lambda c: upstream.account(c, args.system_id)) is not None:
             raise SystemExit(f"smsgw: an application {args.system_id!r} exists already")
         store.run(lambda c: upstream.create_account(
-            c, system_id=args.system_id, password_hash=hash_pin(args.password),
+            c, system_id=args.system_id, password_hash=hash_password(args.password),
             allowed_sources=args.allowed_sources, tps=args.tps, now=datetime.now(UTC)))
     finally:
         asyncio.run(store.close())
@@ -244,12 +248,17 @@ def _upstream_add(args: argparse.Namespace) -> int:
 
 
 def _demo_data(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from commands import pins
     from commands.demo import load_demo_data
     from store.store import Store
 
     settings = _settings(args)
     store = Store.open(settings.database_url)
     try:
+        key_file = Path(settings.pin_key_file or pins.default_key_file(store.url))
+        pins.install(store.run(lambda c: pins.open_key_file(c, key_file)))
         summary = store.run(lambda c: load_demo_data(c, now=datetime.now(UTC)))
     finally:
         asyncio.run(store.close())

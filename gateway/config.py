@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     smsc_response_timeout: float = Field(default=30.0, gt=0)
     mo_identity_hours: float = Field(default=48.0, gt=0)
 
+    # The key of the PINs' keyed hash (commands/pins.py, docs/security.md): a file the
+    # operator controls, outside the database. Unset: pin.key next to the SQLite file, or in
+    # the data directory ($XDG_DATA_HOME/smsgw) for PostgreSQL; created (0600) on first start.
+    pin_key_file: str | None = None
+
     # Command processing.
     rules_file: str | None = None  # YAML loaded into the rules table at first start
     # Per sender: at most this many messages handled … per this many seconds (then one E12

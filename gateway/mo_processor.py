@@ -165,18 +165,19 @@ class MoProcessor:
                 if inbound.claim_mos(c, mo_ids) else None)
         # An opt-out is applied whatever the limit says; over it, confirmed once a window.
         confirm = verdict == "ok" or self.rate.allow_opt_out_notice(phone, time.monotonic())
-        pin_ok: bool | None = None
+        pin: pins.PinCheck | None = None
         parsed = prepared.result
         if isinstance(parsed, Parsed) and pins.pin_in(parsed) is not None:
-            # The KDF (~24 ms) runs on a read thread, never on the single writer thread.
-            pin_ok = await self.store.read(lambda c: pins.precheck(c, phone, parsed))
+            # On a read thread: a not yet upgraded scrypt hash costs ~24 ms (commands/pins.py).
+            pin = await self.store.read(lambda c: pins.check(c, phone, parsed))
         rules = await self.rules.current(self.store)
 
         def run(conn) -> Done | None:  # type: ignore[no-untyped-def]
             if not inbound.claim_mos(conn, mo_ids):
                 return None
             ctx = Context(conn=conn, phone=phone, now=now, today=local_today(now),
-                          mo_id=mo_ids[0], pin_ok=pin_ok)
+                          mo_id=mo_ids[0], pin_ok=pin.ok if pin else None,
+                          pin_rehash=pin.rehash if pin else None)
             outcome = engine.process(ctx, prepared, rules)
             return self._commit(conn, mo_ids, phone, text, outcome, now,
                                 disposition=None if confirm else "opt_out_reply_limited")

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from common.phones import default_country
+from gateway import eventloop
 from simulator.config import (
     DEFAULT_CONTROL_PORT,
     DEFAULT_PORT,
@@ -134,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-prefix", metavar="DIGITS",
                    help="destinations starting with these digits cause faults (see the "
                         "number plan below; default 86999, '' = off)")
+    p.add_argument("--no-uvloop", action="store_true",
+                   help="asyncio's own event loop even when uvloop is installed "
+                        "(env SMSGW_UVLOOP=0)")
     p.add_argument("--log-level", default="INFO",
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
                    help="log verbosity (default INFO: one line per bind, submit, receipt, MO)")
@@ -199,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"smsgw simulator: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(run(config))
+        eventloop.run(run(config), use_uvloop=False if args.no_uvloop else None)
     except OSError as exc:
         print(f"smsgw simulator: cannot start: {exc}", file=sys.stderr)
         return 1

@@ -17,6 +17,28 @@ os.environ.setdefault("SMSGW_SMPP_SERVER_PORT", "0")
 from store import Store
 from store.db import make_engine
 
+
+def _session_pin_key_file() -> str:
+    """One PIN key file for the whole run (commands/pins.py): every gateway a test starts and
+    every hash_pin outside a gateway use it, unless a test names another."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from commands.pins import create_key_file
+
+    tmp = tempfile.mkdtemp(prefix="smsgw-test-pin-key-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    path = Path(tmp) / "pin.key"
+    create_key_file(path)
+    return str(path)
+
+
+if "SMSGW_PIN_KEY_FILE" not in os.environ:
+    os.environ["SMSGW_PIN_KEY_FILE"] = _session_pin_key_file()
+
+
 # ---------------------------------------------------------------------------------------------
 # Databases
 # ---------------------------------------------------------------------------------------------

@@ -67,3 +67,12 @@ def test_soak(tmp_path: Path) -> None:
     assert set(s["trends"]) == {"rss_mb", "queued", "sending", "mo_unprocessed",
                                 "receipts_unmatched"}
     assert s["db_found"] == s["db_expected"]
+
+
+@pytest.mark.timeout(120)
+def test_codec(tmp_path: Path) -> None:
+    s = run_short(tmp_path, "codec")
+    assert s["count"] == 300 and s["pdus"] == 8
+    for key in ("reference_encode_per_s", "fast_encode_per_s", "reference_decode_per_s",
+                "fast_decode_per_s"):
+        assert s[key] > 0, key

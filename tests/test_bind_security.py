@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from commands.pins import hash_pin
+from commands.pins import hash_password
 from gateway.app import Gateway
 from gateway.config import Settings
 from gateway.metrics import METRICS
@@ -39,7 +39,7 @@ async def running(tmp_path: Path, **overrides: Any) -> AsyncIterator[Gateway]:
     await gateway.start(api=False)
     now = datetime.now(UTC)
     await gateway.store.write(lambda c: upstream.create_account(
-        c, system_id=APP, password_hash=hash_pin(PASSWORD), now=now))
+        c, system_id=APP, password_hash=hash_password(PASSWORD), now=now))
     try:
         yield gateway
     finally:
@@ -113,7 +113,7 @@ async def test_guesses_spread_over_addresses_lock_the_system_id(tmp_path: Path) 
         assert (await bind(port, APP, PASSWORD, source="127.0.1.9"))[0] == st.ESME_RBINDFAIL
         # Another system_id from a fresh address is unaffected.
         await gw.store.write(lambda c: upstream.create_account(
-            c, system_id="billing", password_hash=hash_pin("pw"), now=datetime.now(UTC)))
+            c, system_id="billing", password_hash=hash_password("pw"), now=datetime.now(UTC)))
         assert (await bind(port, "billing", "pw", source="127.0.1.10"))[0] == st.ESME_ROK
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from commands.pins import hash_pin
+from commands.pins import hash_password
 from gateway import api_keys_cli
 from gateway.app import Gateway
 from gateway.config import Settings
@@ -55,7 +55,7 @@ async def test_no_key_or_password_in_logs_api_reads_or_database(
                 for _ in range(4):  # into the lockout: its log line names the source only
                     assert (await bad.get("/stats")).status_code in (401, 429)
             await gw.store.write(lambda c: upstream.create_account(
-                c, system_id="crm", password_hash=hash_pin(BIND_PASSWORD),
+                c, system_id="crm", password_hash=hash_password(BIND_PASSWORD),
                 now=datetime.now(UTC)))
             port = gw.upstream_server.port
             assert (await bind(port, "crm", BIND_PASSWORD, source="127.0.0.6"))[0] \

@@ -19,7 +19,7 @@ import pytest
 import smpplib.client
 import smpplib.exceptions
 
-from commands.pins import hash_pin
+from commands.pins import hash_password
 from commands.rules import save_rule, validate_rule
 from gateway.app import Gateway
 from gateway.config import Settings
@@ -39,7 +39,7 @@ async def gw(tmp_path: Path) -> AsyncIterator[Gateway]:
     await gateway.start(api=False)
     now = datetime.now(UTC)
     await gateway.store.write(lambda c: upstream.create_account(
-        c, system_id=APP, password_hash=hash_pin(APP_PASSWORD), now=now))
+        c, system_id=APP, password_hash=hash_password(APP_PASSWORD), now=now))
     # A rule forwards MOs that start with APP to the application.
     rule = validate_rule({"name": "to-crm", "priority": 10, "keyword": "APP",
                           "action": "forward", "argument": APP})

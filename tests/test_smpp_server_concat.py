@@ -19,7 +19,7 @@ import pytest
 import smpplib.consts
 import smpplib.gsm
 
-from commands.pins import hash_pin
+from commands.pins import hash_password
 from gateway.app import Gateway
 from gateway.config import Settings
 from gateway.smpp.text import parse_receipt
@@ -48,7 +48,7 @@ async def _start(settings: Settings, *, account: bool = True) -> Gateway:
     if account:
         now = datetime.now(UTC)
         await gateway.store.write(lambda c: upstream.create_account(
-            c, system_id=APP, password_hash=hash_pin(APP_PASSWORD), now=now))
+            c, system_id=APP, password_hash=hash_password(APP_PASSWORD), now=now))
     await gateway.client.wait_bound()
     return gateway
 

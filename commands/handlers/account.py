@@ -33,8 +33,8 @@ def reg(ctx: Context, parsed: Parsed, sender: Row | None) -> Outcome:
 def pin(ctx: Context, parsed: Parsed, account: Row) -> Outcome:
     """Change the PIN: the old one checked (ctx.pin_ok), the new one hashed.
 
-    The new PIN's hash is the one KDF run inside the transaction (PIN changes are rare); an
-    engine that precomputes it can pass it as `ctx.new_pin_hash`.
+    The new PIN's keyed hash is computed inside the transaction (microseconds); an engine
+    that precomputes it can pass it as `ctx.new_pin_hash`.
     """
     denied = check_pin(ctx, parsed, account)
     if denied is not None:

@@ -80,6 +80,9 @@ def check_pin(ctx: Context, parsed: Parsed, account: Row) -> Outcome | None:
         return fail(parsed, "E04", "e04_no_pin")
     if ctx.pin_ok:
         accounts.clear_pin_failures(ctx.conn, account.id)
+        if ctx.pin_rehash is not None and ctx.pin_rehash[0] == account.pin_hash:
+            # Upgrade to the keyed hash (or the current key) now that the PIN is known.
+            accounts.set_pin_hash(ctx.conn, account.id, ctx.pin_rehash[1], now=ctx.now)
         return None
     accounts.record_pin_failure(ctx.conn, account.id, now=ctx.now)
     failures = accounts.pin_failures_since(ctx.conn, account.id, ctx.now - PIN_FAILURE_WINDOW)

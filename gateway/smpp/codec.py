@@ -151,6 +151,18 @@ def decode_header(frame: bytes) -> tuple[int, int, int, int]:
 
 def decode(frame: bytes) -> Pdu:
     """Decode one whole frame (header included). Raises DecodeError."""
+    pdu = _fast.decode(frame)
+    return pdu if pdu is not None else decode_reference(frame)
+
+
+def encode(pdu: Pdu) -> bytes:
+    """Encode a PDU. Raises EncodeError on values smpplib would silently truncate."""
+    data = _fast.encode(pdu)
+    return data if data is not None else encode_reference(pdu)
+
+
+def decode_reference(frame: bytes) -> Pdu:
+    """`decode` by the tables, for every command (the fast path's reference and fallback)."""
     if len(frame) < HEADER_LEN:
         raise DecodeError(f"frame of {len(frame)} octets is shorter than a header")
     length, command_id, status, sequence = HEADER.unpack_from(frame, 0)
@@ -238,8 +250,8 @@ def _too_long_status(field_name: str) -> int:
     }.get(field_name, st.ESME_RINVCMDLEN)
 
 
-def encode(pdu: Pdu) -> bytes:
-    """Encode a PDU. Raises EncodeError on values smpplib would silently truncate."""
+def encode_reference(pdu: Pdu) -> bytes:
+    """`encode` by smpplib, for every command (the fast path's reference and fallback)."""
     command_id = COMMAND_IDS.get(pdu.command)
     if command_id is None:
         raise EncodeError(f"unknown command {pdu.command!r}")
@@ -332,3 +344,8 @@ def response_name(request: str) -> str:
 
 def is_request_id(command_id: int) -> bool:
     return not command_id & 0x80000000
+
+
+# The hot PDUs take a plain-struct path cross-checked against the reference above; it builds
+# on this module's tables, hence imported last.
+from gateway.smpp import fastcodec as _fast  # noqa: E402

@@ -15,7 +15,7 @@ import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from gateway.smpp import codec
 from gateway.smpp import session as sm
@@ -86,8 +86,9 @@ class SmppConnection(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport; not isinstance-checked: uvloop's TCPTransport is not a subclass
+        # of asyncio.Transport, though it has the same methods.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         log.info("conn=%s connected peer=%s role=%s", self.name, self.peer,

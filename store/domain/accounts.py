@@ -48,6 +48,12 @@ def pin_hash_for_account_no(conn: Connection, account_no: str) -> str | None:
     return conn.execute(q).scalar()
 
 
+def any_pin_hash_with_prefix(conn: Connection, prefix: str) -> bool:
+    """Whether some account's PIN hash starts with `prefix` (commands.pins, at start)."""
+    q = sa.select(accounts.c.id).where(accounts.c.pin_hash.startswith(prefix, autoescape=True))
+    return conn.execute(q.limit(1)).first() is not None
+
+
 def create(conn: Connection, *, now: datetime, **values: object) -> int:
     result = conn.execute(
         accounts.insert().values(created_at=now, updated_at=now, **values)

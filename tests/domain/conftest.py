@@ -123,10 +123,12 @@ def send(conn: Connection, sender: str, command: str, lang: str = "en", /, *,
         args["items"] = tuple(Item(c, q, i) for i, (c, q) in enumerate(args["items"], 1))
     keyword = ZH_KEYWORDS[command] if lang == "zh" else command
     parsed = Parsed(command, lang, keyword, args)
+    rehash = None
     if pin_ok is _AUTO:
-        pin_ok = pins.precheck(conn, sender, parsed)
+        check = pins.check(conn, sender, parsed)
+        pin_ok, rehash = (check.ok, check.rehash) if check else (None, None)
     ctx = Context(conn=conn, phone=sender, now=now, today=now.astimezone(SHANGHAI).date(),
-                  lang=lang, pin_ok=pin_ok)
+                  lang=lang, pin_ok=pin_ok, pin_rehash=rehash)
     return dispatch(ctx, parsed)
 
 
