@@ -116,10 +116,10 @@ class SimProcess:
         assert self.proc is not None
         return self.proc.pid
 
-    async def start(self, *, receipt_delay: float = 0.0) -> int:
+    async def start(self, *, receipt_delay: float = 0.0, record: bool = False) -> int:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, str(REPO / "benchmarks" / "simdriver.py"),
-            "--receipt-delay", str(receipt_delay),
+            "--receipt-delay", str(receipt_delay), *(["--record"] if record else []),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=str(REPO),
             limit=64 * 1024 * 1024)
         hello = await self._read()

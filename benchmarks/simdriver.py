@@ -3,8 +3,9 @@ time each reply as it lands in the handset's inbox.
 
 Used in the gateway's process (`SimDriver(gw.simulator)`), or as its own process with
 `--sim-process` (`_bench.SimProcess` runs this file): it starts a simulator on a free port,
-prints {"port": N}, then answers one JSON command a line on stdin ("run", "stats") with one
-JSON line on stdout, and stops its simulator when stdin closes.
+prints {"port": N}, then answers one JSON command a line on stdin ("run", "stats", and for
+the chaos benchmark "inject", "inbox") with one JSON line on stdout, and stops its simulator
+when stdin closes.
 
 Latency is from the moment an MO was *due* (open loop: the pacing schedule, so a stalled
 injector does not hide a stalled gateway) to the reply landing in the handset's inbox.
@@ -36,9 +37,12 @@ def _reply_code(text: str) -> str:
 
 
 class SimDriver:
-    def __init__(self, sim: Simulator, dest: str = "10690") -> None:
+    def __init__(self, sim: Simulator, dest: str = "10690", *, record: bool = False) -> None:
         self.sim = sim
         self.dest = dest
+        # Every message that landed, (msisdn, text), for reconciliation (benchmarks/chaos.py);
+        # off by default so a long soak's memory stays flat.
+        self.received: list[tuple[str, str]] | None = [] if record else None
         self._waiting: dict[str, deque[tuple[float, str]]] = defaultdict(deque)
         self._latency: list[float] = []
         self._latency_by_kind: dict[str, list[float]] = defaultdict(list)
@@ -51,6 +55,8 @@ class SimDriver:
     def _on_inbox(self, handset: Any) -> None:
         now = time.perf_counter()
         for msg in handset.inbox:
+            if self.received is not None:
+                self.received.append((handset.msisdn, msg.text))
             self._replies += 1
             self._last_reply = now
             self._codes[_reply_code(msg.text)] += 1
@@ -115,13 +121,25 @@ class SimDriver:
         }
 
 
-async def _serve(receipt_delay: float) -> None:
+    async def inject(self, mos: list[tuple[str, str]]) -> dict[str, Any]:
+        """Queue MOs (phone, text) without waiting for their replies: the MO ids per MO."""
+        return {"ids": [await self.sim.inject_mo(phone, self.dest, text)
+                        for phone, text in mos]}
+
+    def inbox(self) -> dict[str, Any]:
+        """What landed so far (needs record=True) and the MOs' acknowledgement counts."""
+        mo = self.sim.stats()["mo"]
+        return {"received": self.received or [], "mo_injected": mo["injected"],
+                "mo_acked": mo["delivered"], "mo_pending": mo["pending"]}
+
+
+async def _serve(receipt_delay: float, record: bool) -> None:
     from simulator.config import SimulatorConfig
 
     sim = Simulator(SimulatorConfig(host="127.0.0.1", port=0, control_port=None,
                                     receipt_delay=receipt_delay))
     await sim.start()
-    driver = SimDriver(sim)
+    driver = SimDriver(sim, record=record)
     print(json.dumps({"port": sim.port}), flush=True)
     try:
         while line := await asyncio.to_thread(sys.stdin.readline):
@@ -129,6 +147,10 @@ async def _serve(receipt_delay: float) -> None:
             cmd = req.pop("cmd")
             if cmd == "run":
                 out = await driver.run(**req)
+            elif cmd == "inject":
+                out = await driver.inject([(m[0], m[1]) for m in req["mos"]])
+            elif cmd == "inbox":
+                out = driver.inbox()
             elif cmd == "stats":
                 out = {"sim": sim.stats(), "cpu_s": cpu_seconds()}
             else:
@@ -143,9 +165,11 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--receipt-delay", type=float, default=0.0)
+    ap.add_argument("--record", action="store_true",
+                    help="keep every inbox message for the 'inbox' command")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    eventloop.run(_serve(args.receipt_delay))
+    eventloop.run(_serve(args.receipt_delay, args.record))
 
 
 if __name__ == "__main__":

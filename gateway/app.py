@@ -49,6 +49,7 @@ class Gateway:
         self.api_port: int | None = None
         self.notices: NoticeService | None = None
         self.receipt_sweep: ReceiptSweep | None = None
+        self.draining = False  # set by stop(): /readyz answers 503 from then on
 
     async def start(self, *, api: bool = True) -> None:
         s = self.settings
@@ -178,9 +179,15 @@ class Gateway:
         return mt_id
 
     async def stop(self) -> None:
-        """Graceful: stop taking work, unbind, drain the writer."""
-        if self._api is not None:
-            await self._api.stop()
+        """Graceful (SIGTERM, Ctrl-C): drain, unbind, then close the store.
+
+        /readyz answers 503 from the first moment; the dispatcher claims nothing more and
+        gives submit_sm already on the wire up to `drain_timeout` s for their responses,
+        then puts the rest back in the queue, so nothing is left 'sending'. The binds are
+        unbound after that; the admin API stops last (it keeps answering, not ready, while
+        the gateway drains, and what it accepts meanwhile is queued for the next start).
+        """
+        self.draining = True
         if self.upstream_server is not None:
             await self.upstream_server.stop()
         if self.receipt_sweep is not None:
@@ -188,12 +195,14 @@ class Gateway:
         if self.notices is not None:
             await self.notices.stop()
         if hasattr(self, "dispatcher"):
-            await self.dispatcher.stop()
+            await self.dispatcher.stop(grace=self.settings.drain_timeout)
         for client in getattr(self, "clients", []):
             await client.stop()
         if hasattr(self, "processor"):
             await self.processor.stop()
             await self.acks.stop()
+        if self._api is not None:
+            await self._api.stop()
         if self.simulator is not None:
             await self.simulator.stop()
         if self.store is not None:

@@ -27,8 +27,10 @@ Read reply:   curl localhost:2776/handsets/8613800000001/inbox
 UP_EPILOG = """\
 Every option can also be set in the environment: SMSGW_<NAME> (e.g. SMSGW_SMSC_HOST,
 SMSGW_API_PORT), and DATABASE_URL for the store. Without --smsc-host the bundled simulator
-runs in-process (SMPP on 2775, control API on 2776). Stop with Ctrl-C: the gateway unbinds
-gracefully and nothing queued is lost.
+runs in-process (SMPP on 2775, control API on 2776). Stop with Ctrl-C or SIGTERM: the
+gateway drains (/readyz answers 503, no new claims, submit_sm on the wire get up to
+SMSGW_DRAIN_TIMEOUT seconds, default 10, for their responses, the rest goes back to the
+queue), unbinds and exits; nothing queued is lost and nothing is left 'sending'.
 """
 
 
@@ -177,7 +179,9 @@ async def _up(settings: Settings) -> int:
             base = f"http://{gw.settings.api_host}:{gw.api_port}"
             print(api_keys_cli.first_start_banner(first, base), flush=True)
     await stop.wait()
-    logging.getLogger("smsgw").info("shutting down (unbinding)…")
+    logging.getLogger("smsgw").info(
+        "shutting down: draining (up to %gs for submit_sm responses), then unbinding…",
+        gw.settings.drain_timeout)
     await gw.stop()
     return 0
 

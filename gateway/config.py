@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     rate_limit_seconds: float = Field(default=60.0, gt=0)
     reassembly_timeout: float = Field(default=120.0, gt=0)  # long MO parts wait this long
 
+    # Stopping (SIGTERM / Ctrl-C): /readyz turns 503 at once, no new claims, submit_sm
+    # already on the wire get up to this many seconds for their responses; whatever is left
+    # goes back to the queue (flagged possibly duplicated if a part may have been sent).
+    drain_timeout: float = Field(default=10.0, ge=0)
+
     # Dispatcher.
     claim_batch: int = Field(default=50, ge=1, le=10_000)
     poll_interval: float = Field(default=0.5, gt=0)

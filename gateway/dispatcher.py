@@ -60,6 +60,7 @@ from gateway.smpp.codec import Pdu
 from gateway.smpp.connection import ConnectionClosed, ResponseTimeout, SmppConnection
 from gateway.smpp.session import Pending
 from store import outbound
+from store.db import StoreUnavailable
 from store.store import Store
 
 log = logging.getLogger("smsgw.dispatcher")
@@ -73,7 +74,8 @@ THROTTLE_STATUSES = frozenset({st.ESME_RTHROTTLED, st.ESME_RMSGQFUL})
 # Ids a claimer skips because they cannot go anywhere right now (e.g. a UCS2 text whose
 # only UCS2-capable route is down). Cleared whenever a bind comes up or goes down.
 MAX_SKIPPED = 5000
-# How long stop() lets submits already on the wire finish before giving up on them.
+# How long stop() lets submits already on the wire finish before giving up on them (the
+# gateway passes SMSGW_DRAIN_TIMEOUT).
 STOP_GRACE = 3.0
 
 
@@ -149,6 +151,10 @@ class ConnectionSender:
         self._ok_in_epoch = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
+        # Draining: no new claim. A claim in progress (its write and routing) is never
+        # cancelled, or its rows would stay 'sending' with nobody holding them.
+        self._stopping = False
+        self._claiming = False
         # Counters for status pages, tests and the benchmark.
         self.submitted = 0
         self.throttled = 0
@@ -172,8 +178,15 @@ class ConnectionSender:
                        loop.create_task(self._issue_loop(), name=f"issue-{self.name}")]
 
     async def stop_loops(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        """Stop claiming and issuing; a claim already in progress completes first."""
+        self._stopping = True
+        claim, issue = self._tasks if self._tasks else (None, None)
+        if issue is not None:
+            issue.cancel()
+        if claim is not None and not self._claiming:
+            claim.cancel()  # it waits (bind, room, wake, poll): nothing half done
+        self._room.set()
+        self._wake.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def wake(self) -> None:
@@ -199,7 +212,7 @@ class ConnectionSender:
 
     async def _claim_loop(self) -> None:
         d = self.d
-        while True:
+        while not self._stopping:
             await self.client.wait_bound()
             room = self.high - self.outstanding
             if room < self.min_claim:
@@ -214,20 +227,29 @@ class ConnectionSender:
             skip = frozenset(self.skip)
             limit = min(d.batch, room)
             self._wake.clear()
+            if self._stopping:
+                return
+            self._claiming = True
             try:
                 rows = await d.store.write(
                     lambda c, n=limit, w=where, x=skip: outbound.claim_batch(
                         c, instance=d.instance, connection=self.name, now=_now(), limit=n,
                         where=w, exclude_ids=x))
+                if rows:
+                    await d.route(self, rows)
+            except StoreUnavailable as exc:  # nothing claimed; try again after a pause
+                log.warning("conn=%s claim failed: %s", self.name, exc)
+                rows = None
             except Exception:
                 log.exception("conn=%s claim failed", self.name)
+                rows = None
+            finally:
+                self._claiming = False
+            if rows is None:
                 await asyncio.sleep(d.poll_interval)
-                continue
-            if not rows:
+            elif not rows:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), d.poll_interval)
-                continue
-            await d.route(self, rows)
 
     def release(self, job: Job) -> None:
         """``job`` (claimed by this sender) is finished: make room for the next claim."""
@@ -328,9 +350,11 @@ class ConnectionSender:
             if self._ok_in_epoch >= self.window:
                 self._backoff = 0.0
         smsc_id = str(resp.get("message_id", ""))
-        await self.d.store.write(lambda c: outbound.mark_part_submitted(
+        # The SMSC has it: recorded whatever the database is doing right now.
+        await self.d.store.write_until_done(lambda c: outbound.mark_part_submitted(
             c, message_id=job.id, part_no=part, parts=job.parts, smsc_message_id=smsc_id,
-            now=_now(), cost_millis=job.cost_millis, connection=self.name))
+            now=_now(), cost_millis=job.cost_millis, connection=self.name),
+            what=f"mt={job.id} part {part} submitted")
         log.debug("mt=%d part %d/%d submitted smsc_id=%s to=%s conn=%s", job.id, part,
                   job.parts, smsc_id, job.dest, self.name)
         job.done.add(part)
@@ -377,8 +401,9 @@ class ConnectionSender:
                     return Pdu("generic_nack", 0, NO_RESPONSE)
                 log.warning("mt=%d part %d: no submit_sm_resp, retrying once on a fresh "
                             "sequence (possibly duplicated)", job.id, part)
-                await self.d.store.write(lambda c: outbound.flag_possible_duplicate(
-                    c, job.id, now=_now()))
+                await self.d.store.write_until_done(
+                    lambda c: outbound.flag_possible_duplicate(c, job.id, now=_now()),
+                    what=f"mt={job.id} flagged possibly duplicated")
                 await self.bucket.acquire()
                 continue
             METRICS.submit_latency.observe(time.perf_counter() - started)
@@ -449,15 +474,27 @@ class Dispatcher:
         for s in self.senders.values():
             s.start()
 
-    async def stop(self) -> None:
-        """Stop claiming and issuing; let submits on the wire finish briefly; put back the rest."""
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Drain: stop claiming and issuing, give submits on the wire up to ``grace`` s for
+        their responses, put everything else back in the queue.
+
+        Afterwards nothing this instance claimed is left 'sending': each message is
+        submitted (or failed by its response) or queued again, flagged possibly duplicated
+        when a part may have reached the SMSC without its response being seen.
+        """
         if not self._started:
             return
         self._started = False
         await asyncio.gather(*(s.stop_loops() for s in self.senders.values()))
         sends = [t for s in self.senders.values() for t in s._sends]
         if sends:
-            _done, pending = await asyncio.wait(sends, timeout=STOP_GRACE)
+            log.info("draining: waiting up to %gs for %d submit_sm response(s)", grace,
+                     len(sends))
+            _done, pending = await asyncio.wait(sends, timeout=grace)
+            if pending:
+                log.warning("draining: %d submit_sm response(s) not in after %gs; those "
+                            "messages go back to the queue flagged possibly duplicated",
+                            len(pending), grace)
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -465,8 +502,11 @@ class Dispatcher:
             await asyncio.gather(*self._bg, return_exceptions=True)
         left = [j for j in self._live.values() if not j.finished]
         if left:
-            with contextlib.suppress(Exception):
-                await self.give_back(left, "gateway stopping")
+            try:
+                await asyncio.wait_for(self.give_back(left, "gateway stopping"), grace)
+            except Exception as exc:  # the database is away: the next start releases them
+                log.error("draining: %d message(s) could not be put back now (%r); the next "
+                          "start puts them back flagged possibly duplicated", len(left), exc)
 
     def _next_ref(self, dest: str) -> int:
         # The concatenation reference rotates per destination, so two long messages to one
@@ -517,11 +557,12 @@ class Dispatcher:
                 for mt_id, reason in fails:
                     outbound.mark_failed(c, mt_id, error_code=None, error_text=reason, now=now)
 
-            await self.store.write(fail_all)
+            await self.store.write_until_done(fail_all, what=f"{len(fails)} message(s) failed")
             METRICS.messages_out.labels("failed").inc(len(fails))
         if later:
-            await self.store.write(lambda c: outbound.requeue(
-                c, later, now=_now(), detail="no capable connection up; waiting"))
+            await self.store.write_until_done(lambda c: outbound.requeue(
+                c, later, now=_now(), detail="no capable connection up; waiting"),
+                what=f"{len(later)} message(s) back in the queue")
 
     # -- outcomes -------------------------------------------------------------------------------
 
@@ -535,8 +576,9 @@ class Dispatcher:
         job.finished = True
         self.finished(job)
         text = _describe(status)
-        await self.store.write(lambda c: outbound.mark_failed(
-            c, job.id, error_code=status, error_text=text, now=_now()))
+        await self.store.write_until_done(lambda c: outbound.mark_failed(
+            c, job.id, error_code=status, error_text=text, now=_now()),
+            what=f"mt={job.id} failed")
         METRICS.messages_out.labels("failed").inc()
         log.warning("mt=%d failed: %s: %s", job.id, why, text)
 
@@ -557,7 +599,7 @@ class Dispatcher:
             return n + outbound.requeue(c, dup, now=_now(), possibly_duplicate=True,
                                         detail=reason)
 
-        n = await self.store.write(requeue)
+        n = await self.store.write_until_done(requeue, what=f"{len(jobs)} message(s) requeued")
         log.info("%d message(s) back in the queue: %s", n, reason)
         self.wake()
 
@@ -579,9 +621,10 @@ class Dispatcher:
     async def late_response(self, name: str, ctx: SubmitContext, smsc_id: str) -> None:
         """Record a part the SMSC accepted after its submit_sm timed out."""
         try:
-            status = await self.store.write(lambda c: outbound.record_late_submit(
+            status = await self.store.write_until_done(lambda c: outbound.record_late_submit(
                 c, message_id=ctx.mt_id, part_no=ctx.part, parts=ctx.parts,
-                smsc_message_id=smsc_id, now=_now(), connection=name))
+                smsc_message_id=smsc_id, now=_now(), connection=name),
+                what=f"mt={ctx.mt_id} part {ctx.part} late submit_sm_resp")
         except Exception:
             log.exception("mt=%d part %d: recording the late submit_sm_resp failed",
                           ctx.mt_id, ctx.part)

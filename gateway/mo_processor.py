@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from commands import engine, pins
 from commands.clock import local_today
@@ -30,8 +31,9 @@ from commands.templates import render
 from gateway.metrics import METRICS
 from gateway.smpp import text as smstext
 from store import inbound, outbound
+from store.db import StoreUnavailable
 from store.events import record_event
-from store.store import Store
+from store.store import RETRY_MAX_PAUSE, Store
 
 log = logging.getLogger("smsgw.mo")
 
@@ -127,18 +129,37 @@ class MoProcessor:
     async def process(self, mo_ids: list[int], phone: str, text: str) -> None:
         first = mo_ids[0]
         try:
-            done = await self._handle(mo_ids, phone, text)
+            done = await self._until_store_answers(
+                lambda: self._handle(mo_ids, phone, text), f"mo={first}")
         except Exception as exc:  # a bug must not lose the MO: mark it failed, keep it
             log.exception("mo=%d disposition=failed from=%s: processing raised", first, phone)
             error = f"{type(exc).__name__}: {exc}"
-            await self.store.write(lambda c: [inbound.mark_mo_failed(c, i, error=error,
-                                                                      now=_now())
-                                              for i in mo_ids])
+            await self.store.write_until_done(
+                lambda c: [inbound.mark_mo_failed(c, i, error=error, now=_now())
+                           for i in mo_ids], what=f"mo={first} disposition=failed")
             METRICS.mo_dispositions.labels("failed").inc(len(mo_ids))
             self._release_waiting(mo_ids)
             return
         self._finished(mo_ids, phone, done)
         self._release_waiting(mo_ids)
+
+    async def _until_store_answers(self, attempt: Callable[[], Any], what: str) -> Any:
+        """Run ``attempt`` again while the database is unavailable.
+
+        A database outage is not the MO's fault: it is safe on disk (acknowledged), and its
+        transaction did not commit, so it is processed in full once the database is back,
+        without a restart, rather than marked failed.
+        """
+        pause, warned = 0.05, False
+        while True:
+            try:
+                return await attempt()
+            except StoreUnavailable as exc:
+                if not warned:
+                    log.warning("%s waits for the database before processing: %s", what, exc)
+                    warned = True
+                await asyncio.sleep(pause)
+                pause = min(RETRY_MAX_PAUSE, pause * 2)
 
     def _finished(self, mo_ids: list[int], phone: str, done: Done | None) -> None:
         if done is None:  # another worker had already processed it
@@ -233,20 +254,22 @@ class MoProcessor:
         """
         assert mo.duplicate_of is not None
         if mo.concat is not None and mo.concat.total > 1:
-            done = await self.store.write(lambda c: self._settle_duplicate(
-                c, mo, "duplicate_part", []))
+            done = await self.store.write_until_done(lambda c: self._settle_duplicate(
+                c, mo, "duplicate_part", []), what=f"mo={mo.id} duplicate part")
             self._finished([mo.id], mo.source, done)
             return
         if engine.prepare(mo.text, local_today(_now())).read_only:
             await self.process([mo.id], mo.source, mo.text)
             return
         try:
-            done = await self.store.write(lambda c: self._replay(c, mo))
+            done = await self.store.write_until_done(lambda c: self._replay(c, mo),
+                                                     what=f"mo={mo.id} replay")
         except Exception as exc:
             log.exception("mo=%d disposition=failed: replay raised", mo.id)
             error = f"{type(exc).__name__}: {exc}"
-            await self.store.write(lambda c: inbound.mark_mo_failed(c, mo.id, error=error,
-                                                                    now=_now()))
+            await self.store.write_until_done(
+                lambda c: inbound.mark_mo_failed(c, mo.id, error=error, now=_now()),
+                what=f"mo={mo.id} disposition=failed")
             METRICS.mo_dispositions.labels("failed").inc()
             return
         if done is _WAIT:

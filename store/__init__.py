@@ -6,8 +6,9 @@ first so several of them compose into one group-committed transaction::
     mo_id, new = await store.write(lambda c: inbound.insert_mo(c, ..., now=now))
 """
 
-from store.db import StoreConfigError, default_database_url, make_engine
+from store.db import StoreConfigError, StoreUnavailable, default_database_url, make_engine
 from store.store import Store
 from store.writer import GroupCommitWriter
 
-__all__ = ["GroupCommitWriter", "Store", "StoreConfigError", "default_database_url", "make_engine"]
+__all__ = ["GroupCommitWriter", "Store", "StoreConfigError", "StoreUnavailable",
+           "default_database_url", "make_engine"]

@@ -19,6 +19,43 @@ class StoreConfigError(ValueError):
     """The database URL cannot be used by the store."""
 
 
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached (down, restarting, refusing connections, locked past
+    the busy timeout). Nothing of the failed operation was committed: retry later.
+
+    Callers that answer someone map it to "try again" (the API: 503; an MO: no
+    deliver_sm_resp ESME_ROK, so the SMSC redelivers); facts that must be recorded are
+    retried until the database is back (`Store.write_until_done`).
+    """
+
+
+# SQLite's OperationalError covers both "the database is busy or gone" and bugs ("no such
+# table"); only the first kind is an outage. PostgreSQL (psycopg) raises OperationalError
+# for connection and server-side availability failures only.
+_SQLITE_OUTAGE = ("locked", "busy", "unable to open", "disk i/o", "readonly")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Is ``exc`` the database being unreachable (transient), rather than a bad statement?"""
+    if isinstance(exc, StoreUnavailable):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa.exc.OperationalError):
+        if type(exc.orig).__module__.startswith("sqlite3"):
+            text = str(exc.orig).lower()
+            return any(word in text for word in _SQLITE_OUTAGE)
+        return True
+    return False
+
+
+def unavailable(exc: BaseException) -> StoreUnavailable:
+    """The StoreUnavailable to raise for ``exc``, with a message an operator can act on."""
+    cause = getattr(exc, "orig", None) or exc
+    first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return StoreUnavailable(f"database unavailable ({first}); nothing was saved, retry later")
+
+
 def default_database_url() -> str:
     """`DATABASE_URL` if set, else an SQLite file under the XDG data directory."""
     url = os.environ.get("DATABASE_URL")
@@ -110,6 +147,8 @@ def make_engine(url: str | URL, **kwargs: Any) -> sa.Engine:
         event.listen(engine, "begin", _sqlite_on_begin)
     else:
         kwargs.setdefault("pool_pre_ping", True)
+        # A database host that stops answering must fail a connect, not hang the writer.
+        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 10)
         engine = sa.create_engine(u, **kwargs)
         event.listen(engine, "connect", _pg_on_connect)
     return engine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -10,10 +11,22 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from store.db import WRITE_OPTION, default_database_url, make_engine
+from store.db import (
+    WRITE_OPTION,
+    StoreUnavailable,
+    default_database_url,
+    is_unavailable,
+    make_engine,
+    unavailable,
+)
 from store.writer import DEFAULT_MAX_BATCH, GroupCommitWriter
 
+log = logging.getLogger("smsgw.store")
+
 T = TypeVar("T")
+
+# `write_until_done` backs off up to this long between attempts while the database is down.
+RETRY_MAX_PAUSE = 2.0
 
 # Reads (API queries, exports) run beside the writer; a few threads are enough, and bounding
 # them keeps a burst of API reads from exhausting the connection pool the writer also uses.
@@ -79,14 +92,42 @@ class Store:
         """Run ``fn(conn)`` in the writer's next group-committed transaction."""
         return await self.writer.write(fn)
 
+    async def write_until_done(self, fn: Callable[[Connection], T], *, what: str) -> T:
+        """``write``, retried through a database outage (StoreUnavailable) until it commits.
+
+        For facts that must not be dropped because the database is briefly away: an SMSC
+        accepted a part, a claimed message goes back to the queue, an MO's outcome. ``fn``
+        must be safe to run again (the failed attempt was not committed). Cancellation (a
+        stop) ends the wait; what was not recorded is then recovered at the next start.
+        """
+        pause, warned = 0.05, False
+        while True:
+            try:
+                result = await self.write(fn)
+            except StoreUnavailable as exc:
+                if not warned:
+                    log.warning("%s waits for the database: %s", what, exc)
+                    warned = True
+                await asyncio.sleep(pause)
+                pause = min(RETRY_MAX_PAUSE, pause * 2)
+                continue
+            if warned:
+                log.info("%s recorded: the database is back", what)
+            return result
+
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` in its own read transaction on a pool thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._read_pool, self._read_sync, fn)
 
     def _read_sync(self, fn: Callable[[Connection], T]) -> T:
-        with self.engine.connect() as conn, conn.begin():
-            return fn(conn)
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                return fn(conn)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise unavailable(exc) from exc
+            raise
 
     def run(self, fn: Callable[[Connection], T]) -> T:
         """Blocking: run ``fn(conn)`` in its own write transaction and commit it."""

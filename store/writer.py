@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from store.db import WRITE_OPTION
+from store.db import WRITE_OPTION, is_unavailable, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,7 @@ class GroupCommitWriter:
     def _process(self, conn: Connection | None, ops: Sequence[_Op]) -> Connection | None:
         """Commit ``ops``; isolate failures so only the faulty op's caller sees an error."""
         pending = list(ops)
+        fresh_retry = True
         while pending:
             results, failed_at, error, conn = self._try_batch(conn, pending)
             if error is None:
@@ -153,6 +154,21 @@ class GroupCommitWriter:
                     _resolve(op, _Outcome(True, value))
                 return conn
             self.batch_retries += 1
+            if is_unavailable(error):
+                if fresh_retry and failed_at is not None:
+                    # Rolled back before COMMIT (nothing saved): a stale connection (server
+                    # restarted, backend terminated) deserves one try on a fresh one.
+                    fresh_retry = False
+                    continue
+                # The database is down: blaming ops one by one would only cost a connect
+                # attempt each. Every caller of the batch gets the same clear error; the
+                # next batch tries again (the writer itself never stops).
+                log.warning("store writer: database unavailable, %d write(s) refused: %s",
+                            len(pending), error)
+                for op in pending:
+                    self.ops_failed += 1
+                    _resolve(op, _Outcome(False, error=_chain(unavailable(error), error)))
+                return conn
             if failed_at is None or len(pending) == 1:
                 # The commit itself failed (or a lone op): no op to blame, so give each op its
                 # own transaction and its own verdict.
@@ -178,6 +194,8 @@ class GroupCommitWriter:
             _resolve(op, _Outcome(True, results[0]))
         else:
             self.ops_failed += 1
+            if is_unavailable(error):
+                error = _chain(unavailable(error), error)
             _resolve(op, _Outcome(False, error=error))
         return conn
 
@@ -198,9 +216,14 @@ class GroupCommitWriter:
         except Exception as exc:
             if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
                 log.warning("store writer lost its connection, reconnecting: %s", exc)
-            if conn is not None and (conn.invalidated or conn.closed):
+            if conn is not None and (conn.invalidated or conn.closed or is_unavailable(exc)):
                 conn = _discard(conn)  # reconnect on the next attempt
             return [], index, exc, conn
+
+
+def _chain(error: BaseException, cause: BaseException) -> BaseException:
+    error.__cause__ = cause
+    return error
 
 
 def _discard(conn: Connection | None) -> None:

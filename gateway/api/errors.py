@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from store.db import StoreUnavailable
+
 log = logging.getLogger("smsgw.api")
 
 CODES = {
@@ -86,6 +88,12 @@ def install(app: FastAPI) -> None:
         where = ".".join(first["loc"])
         return _response(422, "validation_error",
                          f"{where}: {first['msg']}" if where else first["msg"], details)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        # Nothing was saved: the client retries (Retry-After) instead of seeing a 500.
+        log.warning("request refused, %s", exc)
+        return _response(503, "store_unavailable", str(exc), headers={"Retry-After": "5"})
 
     @app.exception_handler(IntegrityError)
     async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from store import Store
+from store import Store, StoreUnavailable
 from store.models import outbound_messages
 from tests.store.helpers import mt
 
@@ -75,8 +75,9 @@ async def test_unreachable_database_fails_callers_instead_of_hanging() -> None:
     s = Store("postgresql://postgres@127.0.0.1:1/nowhere")  # nothing listens on port 1
     s.start()
     try:
-        with pytest.raises(sa.exc.OperationalError):
+        with pytest.raises(StoreUnavailable, match="database unavailable") as err:
             await asyncio.wait_for(s.write(lambda c: 1), 10)
+        assert isinstance(err.value.__cause__, sa.exc.OperationalError)
         assert s.writer.running  # and the thread survives to try again
     finally:
         await s.close()

@@ -24,16 +24,29 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "not ready"}})
+@router.get("/readyz", responses={503: {"description": "not ready (see `reason`)"}})
 async def readyz(gw: Gw) -> JSONResponse:
-    """Ready when the store answers and the SMSC bind is up."""
-    checks = {"store": True, "smsc_bound": gw.client.bound}
+    """Ready when not draining, the store answers and the SMSC bind is up.
+
+    While the gateway drains (SIGTERM) this answers 503 at once, so a load balancer stops
+    sending API traffic here before the process exits.
+    """
+    checks = {"store": True, "smsc_bound": gw.client.bound, "draining": gw.draining}
+    reasons = []
+    if gw.draining:
+        reasons.append("draining: the gateway is stopping (finishing messages on the wire)")
     try:
         await gw.store.read(lambda c: outbound.queue_depth(c))
-    except Exception:
+    except Exception as exc:
         checks["store"] = False
-    ok = all(checks.values())
-    return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
+        reasons.append(f"store: {exc}")
+    if not checks["smsc_bound"]:
+        reasons.append("SMSC not bound")
+    ok = not reasons
+    body: dict[str, object] = {"ready": ok, **checks}
+    if reasons:
+        body["reason"] = "; ".join(reasons)
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/metrics", response_class=Response,
