@@ -186,6 +186,6 @@ def first_start_banner(first: FirstUser, console_url: str) -> str:
              f"    password: {first.password}   (shown only this once)"]
     if first.path is not None:
         lines.append(f"Also saved to {first.path} (readable by you only; delete it once kept).")
-    lines.append("Change it in the console (Account → password) or `smsgw user passwd admin`; "
-                 "add people with `smsgw user add NAME --role operator`.")
+    lines.append("Change it in the console (click your name, top right) or with "
+                 "`smsgw user passwd admin`; add people: `smsgw user add NAME --role operator`.")
     return "\n".join(lines)

@@ -42,7 +42,6 @@ SHOTS = os.environ.get("SMSGW_SCREENSHOTS")
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def gw(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
     tmp = tmp_path_factory.mktemp("browser")
-    os.environ.setdefault("SMSGW_CONSOLE_SECRET", "browser-test-secret")
     gateway = Gateway(make_settings(f"sqlite:///{tmp / 'console.db'}", sim_receipt_delay=0.01,
                                     poll_interval=0.05))
     await gateway.start()
