@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway import api_keys_cli, eventloop
+from gateway import api_keys_cli, eventloop, users_cli
 from gateway.config import Settings
 from gateway.phone import add_phone_parser, phone_main
 
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_phone_parser(sub)
     api_keys_cli.add_parser(sub)
+    users_cli.add_parser(sub)
 
     demo = sub.add_parser("demo-data", help="load demo products, retailers, subscribers, "
                           "a manager and topics (idempotent)")
@@ -142,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         return _send(args)
     if args.command == "api-key":
         return api_keys_cli.main(args)
+    if args.command == "user":
+        return users_cli.main(args)
     if args.command == "phone":
         return phone_main(args)
     if args.command == "upstream" and args.upstream_command == "add":
@@ -178,6 +181,11 @@ async def _up(settings: Settings) -> int:
         if first is not None:
             base = f"http://{gw.settings.api_host}:{gw.api_port}"
             print(api_keys_cli.first_start_banner(first, base), flush=True)
+    if gw.store is not None:
+        user = await users_cli.first_start_user(gw.store)
+        if user is not None:
+            url = f"http://{gw.settings.api_host}:{gw.api_port}/"
+            print(users_cli.first_start_banner(user, url), flush=True)
     await stop.wait()
     logging.getLogger("smsgw").info(
         "shutting down: draining (up to %gs for submit_sm responses), then unbinding…",
@@ -190,7 +198,8 @@ def _print_banner(gw: object) -> None:
     from gateway.app import Gateway
 
     assert isinstance(gw, Gateway)
-    lines = [f"smsgw is up. Admin API: http://{gw.settings.api_host}:{gw.api_port}/docs"]
+    base = f"http://{gw.settings.api_host}:{gw.api_port}"
+    lines = [f"smsgw is up. Console: {base}/   Admin API: {base}/docs"]
     if gw.simulator is not None:
         ctl = gw.simulator.control_port
         lines += [

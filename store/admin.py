@@ -440,3 +440,28 @@ def connection_activity(conn: Connection, *, since: datetime) -> dict[str, dict[
         entry = out.setdefault(str(name), {"submitted": 0, "errors": 0})
         entry["submitted" if status == "submitted" else "errors"] += int(n)
     return out
+
+
+def per_minute(conn: Connection, *, since: datetime) -> dict[str, dict[str, int]]:
+    """MOs received and MTs created per minute since ``since``: {"YYYY-MM-DD HH:MM" (UTC):
+    {"in": n, "out": n}} (minutes without traffic absent). For the console's traffic chart."""
+    out: dict[str, dict[str, int]] = {}
+    for direction, t, col in (("in", inbound_messages, inbound_messages.c.received_at),
+                              ("out", outbound_messages, outbound_messages.c.created_at)):
+        if conn.dialect.name == "postgresql":
+            minute: sa.ColumnElement[Any] = sa.func.to_char(
+                sa.func.timezone("UTC", col), "YYYY-MM-DD HH24:MI")
+        else:  # SQLite keeps UTC text
+            minute = sa.func.strftime("%Y-%m-%d %H:%M", col)
+        q = sa.select(minute, sa.func.count()).select_from(t).where(col >= since).group_by(minute)
+        for m, n in conn.execute(q):
+            out.setdefault(str(m), {"in": 0, "out": 0})[direction] = int(n)
+    return out
+
+
+def queue_depth(conn: Connection) -> dict[int, int]:
+    """MTs waiting to be sent (queued), by priority."""
+    mt = outbound_messages
+    q = (sa.select(mt.c.priority, sa.func.count()).where(mt.c.status == "queued")
+         .group_by(mt.c.priority))
+    return {int(p): int(n) for p, n in conn.execute(q)}

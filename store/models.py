@@ -639,3 +639,28 @@ audit_log = Table(
     Column("after", Text, nullable=True),  # JSON
     Index(None, "resource", "resource_id"),
 )
+
+# -- operator console (migration 0013) ---------------------------------------------------------
+
+CONSOLE_LANGS = ("zh", "en")
+
+# People who log in to the web console (API keys stay for machines). The password is kept as
+# an scrypt hash (store/users.py). ``session_epoch`` is part of every session cookie: bumping
+# it (logout, password change, disable) ends every session of the user at once.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("session_epoch", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=True),
+    Column("password_changed_at", UTCDateTime, nullable=True),
+    Column("last_login_at", UTCDateTime, nullable=True),
+    Column("disabled_at", UTCDateTime, nullable=True),
+    CheckConstraint(_in("role", API_KEY_ROLES), name="role"),
+    CheckConstraint(_in("lang", CONSOLE_LANGS), name="lang"),
+)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI
 
+from gateway import console
 from gateway.api import errors
 from gateway.api.deps import authorized
 from gateway.api.limits import RequestLimits
@@ -52,13 +53,16 @@ PROTECTED = (messages, broadcasts, events, accounts, products, topics, groups, r
 
 
 def create_app(gateway: Gateway) -> FastAPI:
-    app = FastAPI(title="smsgw admin API", version="0.1.0", description=DESCRIPTION)
+    # /docs and /redoc are served by the console with local assets (air-gapped hosts).
+    app = FastAPI(title="smsgw admin API", version="0.1.0", description=DESCRIPTION,
+                  docs_url=None, redoc_url=None)
     app.state.gateway = gateway
     app.include_router(health.router)
     for module in PROTECTED:
         app.include_router(module.router, dependencies=[Depends(authorized)],
                            responses=errors.COMMON_RESPONSES)
     errors.install(app)
+    console.mount(app, gateway)
     app.add_middleware(RequestLimits)
     _document_errors(app)
     return app

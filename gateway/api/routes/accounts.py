@@ -278,7 +278,11 @@ CSV_BODY = {
 async def import_accounts(request: Request, gw: Gw, actor: Caller) -> ImportReport:
     """Create accounts from a CSV file (at most 10 MiB). Good rows are imported; each bad
     row is reported with its line number and reasons, and nothing of it is written."""
-    raw = await request.body()
+    return await import_csv(await request.body(), gw, actor)
+
+
+async def import_csv(raw: bytes, gw: Any, actor: Any) -> ImportReport:
+    """The CSV import itself (the API and the console's upload both call it)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
