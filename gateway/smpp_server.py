@@ -26,9 +26,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from common.fields import FieldError
 from common.phones import InvalidPhoneNumber, canonical
 from gateway.auth_throttle import AuthLimits
 from gateway.bind_auth import BindAuthenticator
+from gateway.mt_text import CEILING, MAX_PARTS_ENV, max_parts, mt_text
 from gateway.smpp import session as sm
 from gateway.smpp import status as st
 from gateway.smpp import text as smstext
@@ -168,13 +170,18 @@ class UpstreamServer:
         if scheme.note:
             log.warning("upstream=%s %s: %s", system_id, pdu.command, scheme.note)
         text = smstext.decode_text(body, data_coding)
-        if not text:
-            return Reply(st.ESME_RINVMSGLEN)
-        if "\x00" in text:
-            # No handset shows U+0000 and PostgreSQL cannot store it in text.
-            log.warning("upstream=%s %s refused ESME_RSUBMITFAIL: text has a NUL character "
-                        "(data_coding %d)", system_id, pdu.command, data_coding)
-            return Reply(st.ESME_RSUBMITFAIL)
+        try:
+            # The one MT text check (gateway/mt_text.py), as for the API and the CLI; a part
+            # of a long message is checked alone, the whole by its announced part count.
+            mt_text(text, limit=max_parts() if concat is None else CEILING)
+            if concat is not None and concat.total > max_parts():
+                raise FieldError(f"{concat.total} parts announced; at most {max_parts()} are "
+                                 f"allowed ({MAX_PARTS_ENV})", "text_too_long")
+        except FieldError as exc:
+            status = _TEXT_REFUSAL.get(exc.key, st.ESME_RINVMSGLEN)
+            log.warning("upstream=%s %s refused %s: %s (data_coding %d)", system_id,
+                        pdu.command, st.name(status), exc, data_coding)
+            return Reply(status)
         now = _now()
         try:
             schedule_at = parse_smpp_time(pdu.get("schedule_delivery_time", ""), now=now)
@@ -335,6 +342,11 @@ class UpstreamServer:
         log.info("upstream=%s %s %d delivered", conn.info.get("system_id"), item["kind"],
                  item["id"])
         return True
+
+
+# What an MT text refusal means in SMPP: a character nothing can carry (NUL: no handset shows
+# U+0000, PostgreSQL cannot store it) is a failed submit; empty or too long, a bad length.
+_TEXT_REFUSAL = {"text_char": st.ESME_RSUBMITFAIL}
 
 
 def _join_parts(parts: list[tuple[bytes, int]]) -> str:

@@ -286,3 +286,25 @@ async def test_impossible_destination_is_refused(gw: Gateway, dest: str) -> None
         assert [e.status for e in app.errors] == [0x0B]  # ESME_RINVDSTADR
     finally:
         await asyncio.to_thread(app.close)
+
+
+@pytest.mark.parametrize(("body", "kw", "status"), [
+    (b"   ", {}, 0x01),  # whitespace only: ESME_RINVMSGLEN, as the API's 422 "text is empty"
+    # U+0000 (UCS2; in GSM 7-bit octet 0 is '@'): ESME_RSUBMITFAIL
+    ("bad\x00char".encode("utf-16-be"), {"data_coding": 8}, 0x45),
+    # A long message announcing more parts than SMSGW_MAX_MT_PARTS (10): refused at part 1.
+    (b"\x05\x00\x03\x2a\x0b\x01part one", {"esm_class": 0x40}, 0x01),
+], ids=["blank", "nul", "too-many-parts"])
+async def test_text_the_api_refuses_is_refused_here_too(gw: Gateway, body: bytes,
+                                                       kw: dict[str, Any], status: int) -> None:
+    """One MT text check (gateway/mt_text.py) for the API, the CLI and the SMPP server."""
+    app = await _bound(gw)
+    try:
+        await asyncio.to_thread(app.send, body, **kw)
+        await _read(app, lambda: bool(app.errors))
+        assert [e.status for e in app.errors] == [status]
+        count = await gw.store.read(lambda c: c.exec_driver_sql(
+            "SELECT count(*) FROM outbound_messages").scalar())
+        assert count == 0
+    finally:
+        await asyncio.to_thread(app.close)
