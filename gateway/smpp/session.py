@@ -350,7 +350,15 @@ class Session:
 
     def respond(self, request: Pdu, status: int = st.ESME_ROK,
                 params: dict[str, Any] | None = None) -> None:
+        """The application's answer to a `RequestReceived`."""
         self._answered(request.sequence)
+        self._respond(request, status, params)
+
+    def _respond(self, request: Pdu, status: int = st.ESME_ROK,
+                 params: dict[str, Any] | None = None) -> None:
+        # Answers the session gives itself (enquire_link, unbind, refusals, binds) must not
+        # count as answers to the application's requests: a peer reusing a pending request's
+        # sequence number in an enquire_link would otherwise slip past `max_unanswered`.
         if self.state is State.CLOSED and request.command != "unbind":
             return  # the peer has gone; it will redeliver unanswered requests
         response = codec.response_name(request.command)
@@ -367,14 +375,15 @@ class Session:
 
     def accept_bind(self, request: Pdu, system_id: str) -> None:
         if self.state is not State.OPEN:
-            self.respond(request, st.ESME_RALYBND, {"system_id": system_id})
+            self._respond(request, st.ESME_RALYBND, {"system_id": system_id})
             return
         self.state = BIND_STATES[request.command]
         self.peer_system_id = str(request.get("system_id", ""))
-        self.respond(request, st.ESME_ROK, {"system_id": system_id, "sc_interface_version": 0x34})
+        self._respond(request, st.ESME_ROK, {"system_id": system_id,
+                                             "sc_interface_version": 0x34})
 
     def reject_bind(self, request: Pdu, status: int, system_id: str = "") -> None:
-        self.respond(request, status, {"system_id": system_id})
+        self._respond(request, status, {"system_id": system_id})
 
     # -- input ------------------------------------------------------------------------------------
 
@@ -447,11 +456,11 @@ class Session:
             if cmd == "generic_nack":
                 return
             status = st.ESME_RALYBND if cmd in BIND_STATES and self.bound else st.ESME_RINVBNDSTS
-            self.respond(pdu, status)
+            self._respond(pdu, status)
             events.append(ProtocolError(f"{cmd} not allowed in state {self.state.value}"))
             return
         if cmd == "enquire_link":
-            self.respond(pdu)
+            self._respond(pdu)
         elif cmd == "generic_nack":
             # A nack that is a request names no request of ours it could answer.
             events.append(ProtocolError(f"generic_nack status={st.name(pdu.status)}"))
@@ -460,7 +469,7 @@ class Session:
         elif cmd in BIND_STATES:
             events.append(BindRequested(pdu))
         elif cmd == "unbind":
-            self.respond(pdu)
+            self._respond(pdu)
             self.state = State.CLOSED
             events.append(Unbound(by_peer=True))
         elif self.config.max_unanswered is not None \
