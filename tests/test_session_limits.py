@@ -63,3 +63,13 @@ def test_enquire_link_reusing_a_pending_sequence_does_not_free_a_slot() -> None:
     smsc.receive_data(codec.encode(Pdu("submit_sm", 8, 0, SUBMIT)), now=0.0)
     (refusal,) = _decode_all(smsc.data_to_send())
     assert refusal.status == st.ESME_RTHROTTLED
+
+
+def test_frames_after_an_unbind_in_the_same_read_are_dropped() -> None:
+    """Found by tests/test_session_fuzz.py: the events once depended on how TCP split the
+    stream (frames after an unbind were still handled when they came in the same read)."""
+    esme, _smsc = bound_pair()
+    after = codec.encode(Pdu("deliver_sm", 9, 0, SUBMIT))
+    events = esme.receive_data(codec.encode(Pdu("unbind", 5)) + after, now=0.0)
+    assert [type(e).__name__ for e in events] == ["Unbound"]
+    assert [p.command for p in _decode_all(esme.data_to_send())] == ["unbind_resp"]

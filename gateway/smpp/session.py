@@ -394,6 +394,11 @@ class Session:
         events: list[Event] = []
         buf = self._in
         while len(buf) >= 4:
+            if self.state is State.CLOSED and not self._pending:
+                # Closed by a frame of this same chunk (say an unbind): what follows is
+                # dropped, exactly as it would be had it come in the next read.
+                buf.clear()
+                break
             length = int.from_bytes(buf[0:4], "big")
             if length < codec.HEADER_LEN or length > self.config.max_pdu_length:
                 # The stream cannot be resynchronised after a bad length (SMPP 3.4 §3.2).
