@@ -115,3 +115,29 @@ async def test_unanswered_requests_are_capped_with_throttled(
         await app.send_raw(app.pdu("submit_sm", **submit_params()))
         assert (await app.read_pdu()).status == st.ESME_ROK
         await app.close()
+
+
+def test_limits_are_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.config import Settings
+    from gateway.limits import api_http_limits, smpp_listener_limits
+    from simulator.cli import build_parser, config_from_args
+    from simulator.smsc import Simulator
+
+    for name, value in {"SMSGW_SMPP_MAX_CONNECTIONS": "7",
+                        "SMSGW_SMPP_MAX_CONNECTIONS_PER_SOURCE": "3",
+                        "SMSGW_SMPP_BIND_TIMEOUT": "4.5", "SMSGW_SMPP_PDU_READ_TIMEOUT": "2",
+                        "SMSGW_SMPP_MAX_UNANSWERED": "9", "SMSGW_API_MAX_CONNECTIONS": "11",
+                        "SMSGW_API_HEADER_TIMEOUT": "3", "SMSGW_API_KEEP_ALIVE_TIMEOUT": "2"
+                        }.items():
+        monkeypatch.setenv(name, value)
+    s = Settings()
+    assert smpp_listener_limits(s) == ListenerLimits(7, 3, 4.5, 2.0, 9)
+    http = api_http_limits(s)
+    assert (http.max_connections, http.header_timeout, http.keep_alive_timeout) == (11, 3, 2)
+
+    args = build_parser().parse_args([
+        "--max-connections", "5", "--max-connections-per-source", "2", "--bind-timeout", "1.5",
+        "--pdu-read-timeout", "0.5", "--max-unanswered", "4"])
+    sim = Simulator(config_from_args(args))
+    assert sim.limits == ListenerLimits(5, 2, 1.5, 0.5, 4)
+    assert sim._session_config.max_unanswered == 4
