@@ -22,6 +22,7 @@ from gateway.dispatcher import Dispatcher
 from gateway.esme import EsmeClient, SmscEndpoint
 from gateway.http_server import EmbeddedHttpServer
 from gateway.inbound import InboundHandler
+from gateway.limits import api_http_limits, smpp_listener_limits
 from gateway.mo_acks import AckTracker
 from gateway.mo_processor import MoProcessor
 from gateway.notices.service import NoticeService
@@ -29,6 +30,7 @@ from gateway.receipt_sweep import ReceiptSweep
 from gateway.routing import specs_from_settings
 from gateway.smpp.session import SessionConfig
 from gateway.smpp_server import UpstreamServer
+from gateway.tls import server_context
 from store import outbound
 from store.store import Store
 
@@ -84,7 +86,8 @@ class Gateway:
                                       identity_hours=s.mo_identity_hours)
         self.clients = [EsmeClient(
             SmscEndpoint(sp.name, sp.host or "127.0.0.1", sp.port, sp.system_id, sp.password,
-                         sp.system_type),
+                         sp.system_type, tls=sp.tls, tls_ca=sp.tls_ca,
+                         tls_verify=sp.tls_verify),
             self.inbound.on_deliver_sm,
             session_config=SessionConfig(
                 window=sp.window, response_timeout=s.response_timeout,
@@ -152,7 +155,9 @@ class Gateway:
                                          max_pdu_length=s.max_pdu_length),
             on_enqueued=self.dispatcher.wake,
             reassembly_timeout=s.upstream_reassembly_timeout,
-            auth_limits=AuthLimits.from_settings(s))
+            auth_limits=AuthLimits.from_settings(s), limits=smpp_listener_limits(s),
+            tls=(server_context(s.smpp_server_tls_cert, s.smpp_server_tls_key)
+                 if s.smpp_server_tls_cert else None))
         self.inbound.on_upstream_owed = self.upstream_server.wake
         await self.upstream_server.start()
 
@@ -161,7 +166,8 @@ class Gateway:
 
         self._api = EmbeddedHttpServer(create_app(self), self.settings.api_host,
                                        self.settings.api_port, name="admin API",
-                                       trusted_proxies=self.settings.api_trusted_proxies)
+                                       trusted_proxies=self.settings.api_trusted_proxies,
+                                       limits=api_http_limits(self.settings))
         self.api_port = await self._api.start()
         log.info("admin API on http://%s:%d (docs at /docs)", self.settings.api_host,
                  self.api_port)

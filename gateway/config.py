@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     smsc_password: str = "secret"
     smsc_system_type: str = ""
     connection_name: str = "smsc1"
+    # SMPP over TLS to the SMSC (gateway/tls.py). smsc_tls_ca: a PEM CA file trusted instead
+    # of the system store (a private CA or a self-signed SMSC certificate); smsc_tls_verify
+    # false skips the certificate check entirely (test SMSCs only).
+    smsc_tls: bool = False
+    smsc_tls_ca: str | None = None
+    smsc_tls_verify: bool = True
 
     # The address our MTs come from (the service short code handsets text).
     source_addr: str = "10690"
@@ -52,6 +58,18 @@ class Settings(BaseSettings):
     # Parts of a concatenated submit wait this long for their siblings; then every part gets
     # a failure receipt.
     upstream_reassembly_timeout: float = Field(default=300.0, gt=0)
+    # Its listener limits (gateway/smpp/listener.py): connections open at once, in total and
+    # per source address (more are closed at once, logged); seconds a connection may stay
+    # unbound; seconds a started PDU may take to arrive in full (slow-loris); requests per
+    # session awaiting our answer (more get ESME_RTHROTTLED).
+    smpp_max_connections: int = Field(default=200, ge=1)
+    smpp_max_connections_per_source: int = Field(default=20, ge=1)
+    smpp_bind_timeout: float = Field(default=10.0, gt=0)
+    smpp_pdu_read_timeout: float = Field(default=10.0, gt=0)
+    smpp_max_unanswered: int = Field(default=100, ge=1)
+    # TLS on that listener: a PEM certificate (chain) and its key (unset = plain TCP).
+    smpp_server_tls_cert: str | None = None
+    smpp_server_tls_key: str | None = None
 
     # Admin HTTP API.
     api_host: str = "127.0.0.1"
@@ -62,6 +80,11 @@ class Settings(BaseSettings):
     # Reverse proxies in front of the API whose X-Forwarded-For names the client (comma-
     # separated addresses, e.g. "127.0.0.1"); unset = the TCP peer is the client.
     api_trusted_proxies: str | None = None
+    # Connections the API serves at once (more get 503), seconds a request's headers may
+    # take to arrive (slow-header clients are closed), seconds an idle keep-alive lasts.
+    api_max_connections: int = Field(default=100, ge=1)
+    api_header_timeout: float = Field(default=10.0, gt=0)
+    api_keep_alive_timeout: int = Field(default=5, ge=1)
 
     # Failed authentication (API keys, upstream SMPP binds; gateway/auth_throttle.py): a
     # source address or system_id failing auth_max_failures times within auth_failure_window

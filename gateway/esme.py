@@ -24,6 +24,7 @@ from gateway.smpp.connection import (
     SmppConnection,
     connect,
 )
+from gateway.tls import client_context
 
 log = logging.getLogger("smsgw.esme")
 
@@ -44,6 +45,9 @@ class SmscEndpoint:
     system_id: str
     password: str
     system_type: str = ""
+    tls: bool = False  # SMPP over TLS (gateway/tls.py)
+    tls_ca: str | None = None
+    tls_verify: bool = True
 
 
 def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
@@ -70,6 +74,9 @@ class EsmeClient:
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[StateListener] = []
         self._late_listeners: list[LateListener] = []
+        # Built once: a bad CA file fails at start, not at every reconnect.
+        self._tls = (client_context(endpoint.tls_ca, verify=endpoint.tls_verify)
+                     if endpoint.tls else None)
 
     @property
     def name(self) -> str:
@@ -146,7 +153,7 @@ class EsmeClient:
         while not self._stopping:
             try:
                 conn = await connect(ep.host, ep.port, self, config=self.session_config,
-                                     name=ep.name)
+                                     name=ep.name, tls=self._tls)
                 self.connection = conn
                 await conn.bind("bind_transceiver", ep.system_id, ep.password, ep.system_type)
             except BindError as exc:

@@ -46,6 +46,9 @@ class ConnectionSpec:
     ucs2: bool = True  # takes data_coding 8
     cost_millis: int = 0  # per part, in 1/1000 of the currency unit
     weight: int = 1
+    tls: bool = False  # SMPP over TLS (gateway/tls.py)
+    tls_ca: str | None = None  # PEM CA file trusted for this SMSC; None = the system store
+    tls_verify: bool = True  # false: no certificate check (test SMSCs only)
 
     def serves(self, dest: str) -> bool:
         if not self.prefixes:
@@ -168,7 +171,7 @@ class Router:
 # -- configuration ------------------------------------------------------------------------------
 
 _KEYS = {"name", "host", "port", "system_id", "password", "system_type", "window", "tps",
-         "prefixes", "ucs2", "cost_per_part", "weight"}
+         "prefixes", "ucs2", "cost_per_part", "weight", "tls", "tls_ca", "tls_verify"}
 
 
 def parse_cost(value: Any, *, where: str = "cost_per_part") -> int:
@@ -255,6 +258,10 @@ def parse_connections(data: Any, *, source: str = "connections") -> list[Connect
         ucs2 = entry.get("ucs2", True)
         if not isinstance(ucs2, bool):
             raise ConnectionsFileError(f"{where}: ucs2 must be true or false, got {ucs2!r}")
+        for flag in ("tls", "tls_verify"):
+            if not isinstance(entry.get(flag, True), bool):
+                raise ConnectionsFileError(f"{where}: {flag} must be true or false, "
+                                           f"got {entry[flag]!r}")
         tps = entry.get("tps", 0)
         if isinstance(tps, bool) or not isinstance(tps, int | float) or tps < 0:
             raise ConnectionsFileError(f"{where}: tps must be a number >= 0 (0 = unlimited)")
@@ -271,6 +278,9 @@ def parse_connections(data: Any, *, source: str = "connections") -> list[Connect
             cost_millis=parse_cost(entry.get("cost_per_part", 0),
                                    where=f"{where}: cost_per_part"),
             weight=_int(entry, "weight", 1, where, low=0, high=1_000_000),
+            tls=entry.get("tls", False),
+            tls_ca=_str(entry, "tls_ca", "", where).strip() or None,
+            tls_verify=entry.get("tls_verify", True),
         ))
     return specs
 
@@ -298,7 +308,10 @@ def specs_from_settings(settings: Any) -> list[ConnectionSpec]:
         name=settings.connection_name, host=settings.smsc_host, port=settings.smsc_port,
         system_id=settings.smsc_system_id, password=settings.smsc_password,
         system_type=settings.smsc_system_type, window=settings.window,
-        tps=float(getattr(settings, "smsc_tps", 0.0)))]
+        tps=float(getattr(settings, "smsc_tps", 0.0)),
+        tls=bool(getattr(settings, "smsc_tls", False)),
+        tls_ca=getattr(settings, "smsc_tls_ca", None),
+        tls_verify=bool(getattr(settings, "smsc_tls_verify", True)))]
 
 
 def names(specs: Iterable[ConnectionSpec]) -> list[str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ from gateway.smpp import status as st
 from gateway.smpp import text as smstext
 from gateway.smpp.codec import Pdu
 from gateway.smpp.connection import ConnectionClosed, Reply, ResponseTimeout, SmppConnection
+from gateway.smpp.listener import ConnectionGate, ListenerLimits, start_listener
 from gateway.smpp.smpp_time import SmppTimeError, parse_smpp_time
 from store import outbound, upstream, upstream_concat
 from store.store import Store
@@ -58,11 +60,15 @@ class UpstreamServer:
                  session_config: sm.SessionConfig | None = None, system_id: str = "smsgw",
                  on_enqueued: Callable[[], None] = lambda: None,
                  redelivery_interval: float = 5.0, reassembly_timeout: float = 300.0,
-                 auth_limits: AuthLimits | None = None):
+                 auth_limits: AuthLimits | None = None,
+                 limits: ListenerLimits | None = None, tls: ssl.SSLContext | None = None):
         self.store = store
         self.host = host
         self.port = port
-        self.session_config = session_config or sm.SessionConfig()
+        self.limits = limits or ListenerLimits()
+        self.session_config = self.limits.session_config(session_config or sm.SessionConfig())
+        self.tls = tls
+        self.gate: ConnectionGate | None = None
         self.system_id = system_id
         self.on_enqueued = on_enqueued
         self.redelivery_interval = redelivery_interval
@@ -76,14 +82,16 @@ class UpstreamServer:
 
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
+        self._server, self.gate = await start_listener(
             lambda: SmppConnection(sm.Role.SMSC, self, config=self.session_config,
                                    name="upstream", local_system_id=self.system_id),
-            self.host, self.port)
+            self.host, self.port, limits=self.limits, name="upstream SMPP server",
+            tls=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         await self.auth.warm()
         self._forwarder = loop.create_task(self._forward_loop(), name="upstream-forwarder")
-        log.info("SMPP server for upstream applications on %s:%d", self.host, self.port)
+        log.info("SMPP server for upstream applications on %s:%d%s", self.host, self.port,
+                 " (TLS)" if self.tls else "")
         return self.port
 
     async def stop(self) -> None:

@@ -138,6 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-uvloop", action="store_true",
                    help="asyncio's own event loop even when uvloop is installed "
                         "(env SMSGW_UVLOOP=0)")
+    p.add_argument("--max-connections", type=int, metavar="N",
+                   help="SMPP connections open at once; more are closed at once (default 1000)")
+    p.add_argument("--max-connections-per-source", type=int, metavar="N",
+                   help="SMPP connections open at once from one address (default 200)")
+    p.add_argument("--bind-timeout", type=float, metavar="SECONDS",
+                   help="close a connection that has not bound within this (default 30)")
+    p.add_argument("--pdu-read-timeout", type=float, metavar="SECONDS",
+                   help="close a session whose PDU does not arrive in full within this "
+                        "(slow-loris guard; default 30)")
+    p.add_argument("--max-unanswered", type=int, metavar="N",
+                   help="requests per session awaiting our answer; more get ESME_RTHROTTLED "
+                        "(default 1000)")
+    p.add_argument("--tls-cert", metavar="PEM",
+                   help="serve SMPP over TLS with this certificate (chain)")
+    p.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert, if separate")
     p.add_argument("--log-level", default="INFO",
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
                    help="log verbosity (default INFO: one line per bind, submit, receipt, MO)")
@@ -156,6 +171,13 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         "throttle_tps": args.throttle,
         "mo_retry_interval": args.mo_retry_interval,
         "fault_prefix": args.fault_prefix,
+        "max_connections": args.max_connections,
+        "max_connections_per_source": args.max_connections_per_source,
+        "bind_timeout": args.bind_timeout,
+        "pdu_read_timeout": args.pdu_read_timeout,
+        "max_unanswered": args.max_unanswered,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
     }
     if args.account:
         overrides["accounts"] = dict(parse_account(a) for a in args.account)

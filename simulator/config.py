@@ -82,6 +82,21 @@ class SimulatorConfig(BaseModel):
                     "in simulator/faults.py); empty turns the plan off")
     system_id: str = Field("smsgw-sim", min_length=1, max_length=MAX_SYSTEM_ID,
                            description="our system_id in bind responses")
+    # Listener limits (gateway/smpp/listener.py). Generous defaults: tests open many binds
+    # from one address; a simulator exposed to a network should lower them.
+    max_connections: int | None = Field(
+        1000, ge=1, description="SMPP connections open at once; more are closed at once")
+    max_connections_per_source: int | None = Field(
+        200, ge=1, description="SMPP connections open at once from one address")
+    bind_timeout: float = Field(30.0, gt=0, description="seconds a connection may stay unbound")
+    pdu_read_timeout: float | None = Field(
+        30.0, gt=0, description="seconds a started PDU may take to arrive in full")
+    max_unanswered: int | None = Field(
+        1000, ge=1, description="requests per session awaiting our answer; more get "
+                                "ESME_RTHROTTLED")
+    tls_cert: str | None = Field(
+        None, description="PEM certificate (chain): serve SMPP over TLS instead of plain TCP")
+    tls_key: str | None = Field(None, description="PEM private key of tls_cert (if separate)")
 
     @field_validator("accounts")
     @classmethod

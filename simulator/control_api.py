@@ -32,7 +32,7 @@ from fastapi import FastAPI, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.phones import canonical_or_none
-from gateway.http_server import EmbeddedHttpServer
+from gateway.http_server import EmbeddedHttpServer, HttpLimits
 from simulator.faults import FaultSpec
 
 if TYPE_CHECKING:
@@ -162,6 +162,7 @@ _background: set[asyncio.Task[Any]] = set()
 class ControlServer(EmbeddedHttpServer):
     """Serves `create_app(sim)` on ``host:port`` as a task of the running loop."""
 
-    def __init__(self, sim: Simulator, host: str, port: int) -> None:
-        super().__init__(create_app(sim), host, port, name="control API")
+    def __init__(self, sim: Simulator, host: str, port: int, *,
+                 limits: HttpLimits | None = None) -> None:
+        super().__init__(create_app(sim), host, port, name="control API", limits=limits)
         self.sim = sim

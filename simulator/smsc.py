@@ -57,6 +57,7 @@ from gateway.smpp.connection import (
     ResponseTimeout,
     SmppConnection,
 )
+from gateway.smpp.listener import ConnectionGate, ListenerLimits, start_listener
 from gateway.smpp.session import BindRequested, NotAllowed, Role, SessionConfig, State
 from gateway.smpp.text import (
     DC_GSM7,
@@ -70,6 +71,7 @@ from gateway.smpp.text import (
     parse_udh,
     split_text,
 )
+from gateway.tls import server_context
 from simulator.config import SimulatorConfig
 from simulator.faults import STRAY_SEQUENCE, Faults
 from simulator.handsets import Handset, HandsetBook, InboxMessage
@@ -183,9 +185,15 @@ class Simulator:
         self._rng = random.Random(config.seed)
         self._ref_rng = random.Random(config.seed)
         self._throttle = Throttle(config.throttle_tps)
-        self._session_config = SessionConfig(
+        self.limits = ListenerLimits(
+            max_connections=config.max_connections,
+            max_per_source=config.max_connections_per_source,
+            bind_timeout=config.bind_timeout, pdu_read_timeout=config.pdu_read_timeout,
+            max_unanswered=config.max_unanswered)
+        self._session_config = self.limits.session_config(SessionConfig(
             window=config.window, response_timeout=config.response_timeout,
-            enquire_link_interval=config.enquire_link_interval)
+            enquire_link_interval=config.enquire_link_interval))
+        self.gate: ConnectionGate | None = None
         self._server: asyncio.Server | None = None
         self._control: Any = None  # control_api.ControlServer
         self._conns: set[SmppConnection] = set()
@@ -216,7 +224,10 @@ class Simulator:
         self._bind_changed = loop.create_future()
         self._inbox_changed = loop.create_future()
         cfg = self.config
-        self._server = await loop.create_server(self._make_connection, cfg.host, cfg.port)
+        tls = server_context(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert else None
+        self._server, self.gate = await start_listener(
+            self._make_connection, cfg.host, cfg.port, limits=self.limits,
+            name="simulator SMPP", tls=tls)
         self.port = self._server.sockets[0].getsockname()[1]
         self._started = True
         if cfg.control_port is not None:
@@ -231,8 +242,9 @@ class Simulator:
         for item in self._outgoing.values():  # left over from a previous start/stop
             if not item.delivered:
                 self._spawn(self._deliver(item))
-        log.info("simulator listening smpp=%s:%d control=%s accounts=%s outcomes=%s seed=%s "
+        log.info("simulator listening smpp=%s:%d%s control=%s accounts=%s outcomes=%s seed=%s "
                  "receipt_delay=%gs throttle=%s", cfg.host, self.port,
+                 " (TLS)" if tls else "",
                  f"http://{cfg.host}:{self.control_port}" if self.control_port else "off",
                  ",".join(cfg.accounts), _fmt_outcomes(cfg.receipt_outcomes), cfg.seed,
                  cfg.receipt_delay, f"{cfg.throttle_tps:g}/s" if cfg.throttle_tps else "off")

@@ -142,7 +142,10 @@ def rss_mb() -> float:
 
 
 async def test_a_bind_flood_neither_stalls_a_good_bind_nor_bloats(tmp_path: Path) -> None:
-    async with running(tmp_path, auth_max_failures=100_000) as gw:
+    # The per-source connection cap (smpp_max_connections_per_source, default 20) would
+    # refuse most of this flood before any bind; raised here to test the bind throttling.
+    async with running(tmp_path, auth_max_failures=100_000,
+                       smpp_max_connections_per_source=500) as gw:
         port = gw.upstream_server.port
         assert (await bind(port, APP, PASSWORD, source="127.0.0.2"))[0] == st.ESME_ROK
         rss_before = rss_mb()

@@ -13,14 +13,18 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import ssl
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from gateway.smpp import codec
 from gateway.smpp import session as sm
 from gateway.smpp import status as st
 from gateway.smpp.codec import Pdu
+
+if TYPE_CHECKING:
+    from gateway.smpp.listener import ConnectionGate
 
 log = logging.getLogger("smsgw.smpp")
 _ids = itertools.count(1)
@@ -82,6 +86,9 @@ class SmppConnection(asyncio.Protocol):
         self._timer_at: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.info: dict[str, Any] = {}  # application data (account, bind id, ...)
+        # Set by gateway/smpp/listener.py: the connection caps of the listener it came on.
+        self.gate: ConnectionGate | None = None
+        self._admitted_from: str | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
 
@@ -91,6 +98,16 @@ class SmppConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if self.gate is not None:
+            source = str(peer[0]) if peer else "?"
+            refusal = self.gate.admit(source)
+            if refusal is not None:
+                log.warning("conn=%s refused peer=%s on %s: %s", self.name, self.peer,
+                            self.gate.name, refusal)
+                self.session.fail_all_pending()
+                transport.abort()  # connection_lost → _shutdown
+                return
+            self._admitted_from = source
         log.info("conn=%s connected peer=%s role=%s", self.name, self.peer,
                  self.session.role.value)
         self._arm_timer()
@@ -298,6 +315,9 @@ class SmppConnection(asyncio.Protocol):
         if self.closed.done():
             return
         self.closed.set_result(reason)
+        if self.gate is not None and self._admitted_from is not None:
+            self.gate.release(self._admitted_from)
+            self._admitted_from = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -320,11 +340,14 @@ class SmppConnection(asyncio.Protocol):
 
 async def connect(host: str, port: int, handler: Handler, *,
                   config: sm.SessionConfig | None = None, name: str = "",
-                  connect_timeout: float = 10.0) -> SmppConnection:
-    """Open a TCP connection as an ESME (not yet bound)."""
+                  connect_timeout: float = 10.0,
+                  tls: ssl.SSLContext | None = None) -> SmppConnection:
+    """Open a TCP (or, with `tls`, TLS) connection as an ESME (not yet bound). The TLS
+    handshake counts against `connect_timeout`."""
     loop = asyncio.get_running_loop()
+    extra: dict[str, Any] = {"ssl": tls, "server_hostname": host} if tls else {}
     _, proto = await asyncio.wait_for(
         loop.create_connection(lambda: SmppConnection(sm.Role.ESME, handler, config=config,
-                                                      name=name), host, port),
+                                                      name=name), host, port, **extra),
         connect_timeout)
     return proto

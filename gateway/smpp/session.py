@@ -72,6 +72,7 @@ SENDABLE: dict[Role, dict[State, frozenset[str]]] = {
 
 # Not counted against the window: keep-alive and shutdown must never wait behind traffic.
 _WINDOW_EXEMPT = frozenset({"enquire_link", "unbind"}) | set(BIND_STATES)
+_MESSAGE_ID_RESPONSES = frozenset({"submit_sm", "deliver_sm", "data_sm"})
 MAX_SEQUENCE = 0x7FFFFFFF  # SMPP 3.4 §3.2: 0x00000001 to 0x7FFFFFFF
 
 
@@ -89,6 +90,16 @@ class SessionConfig:
     # arriving after its timeout is still recognised: a late submit_sm_resp still means the
     # SMSC accepted the message (issue 8).
     late_response_memory: int = 10_000
+    # Slow-loris guard: a PDU whose first octets arrived this long ago and that is still
+    # incomplete closes the session (the clock starts with its first octet; more trickling
+    # octets do not restart it). None = no limit.
+    pdu_read_timeout: float | None = None
+    # Requests from the peer handed to the application and not answered yet. One more is
+    # refused at once with ESME_RTHROTTLED in its own response (SMPP 3.4 §5.1.3: "ESME has
+    # exceeded allowed message limits"; generic_nack is only for an invalid command_length
+    # or command_id, §4.3), so a peer ignoring its window cannot queue unbounded work.
+    # None = no limit.
+    max_unanswered: int | None = None
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -224,6 +235,7 @@ class _Timers:
     last_rx: float = 0.0
     opened_at: float = 0.0
     enquire_seq: int | None = None  # our enquire_link in flight
+    partial_since: float | None = None  # first octet of the PDU still incomplete
 
 
 class Session:
@@ -241,6 +253,7 @@ class Session:
         self._timers = _Timers(last_rx=now, opened_at=now)
         self._bind_command: str | None = None
         self._desynced = False  # a bad command_length: the byte stream is unusable
+        self._unanswered: dict[int, int] = {}  # sequence -> requests awaiting our response
         self.sent_pdus = 0
         self.received_pdus = 0
 
@@ -257,6 +270,11 @@ class Session:
     @property
     def outstanding(self) -> int:
         return self._in_window
+
+    @property
+    def unanswered(self) -> int:
+        """Requests from the peer handed to the application and not answered yet."""
+        return sum(self._unanswered.values())
 
     def may_send(self, command: str) -> bool:
         return command in SENDABLE[self.role].get(self.state, _ALWAYS)
@@ -332,6 +350,15 @@ class Session:
 
     def respond(self, request: Pdu, status: int = st.ESME_ROK,
                 params: dict[str, Any] | None = None) -> None:
+        """The application's answer to a `RequestReceived`."""
+        self._answered(request.sequence)
+        self._respond(request, status, params)
+
+    def _respond(self, request: Pdu, status: int = st.ESME_ROK,
+                 params: dict[str, Any] | None = None) -> None:
+        # Answers the session gives itself (enquire_link, unbind, refusals, binds) must not
+        # count as answers to the application's requests: a peer reusing a pending request's
+        # sequence number in an enquire_link would otherwise slip past `max_unanswered`.
         if self.state is State.CLOSED and request.command != "unbind":
             return  # the peer has gone; it will redeliver unanswered requests
         response = codec.response_name(request.command)
@@ -348,14 +375,15 @@ class Session:
 
     def accept_bind(self, request: Pdu, system_id: str) -> None:
         if self.state is not State.OPEN:
-            self.respond(request, st.ESME_RALYBND, {"system_id": system_id})
+            self._respond(request, st.ESME_RALYBND, {"system_id": system_id})
             return
         self.state = BIND_STATES[request.command]
         self.peer_system_id = str(request.get("system_id", ""))
-        self.respond(request, st.ESME_ROK, {"system_id": system_id, "sc_interface_version": 0x34})
+        self._respond(request, st.ESME_ROK, {"system_id": system_id,
+                                             "sc_interface_version": 0x34})
 
     def reject_bind(self, request: Pdu, status: int, system_id: str = "") -> None:
-        self.respond(request, status, {"system_id": system_id})
+        self._respond(request, status, {"system_id": system_id})
 
     # -- input ------------------------------------------------------------------------------------
 
@@ -366,6 +394,11 @@ class Session:
         events: list[Event] = []
         buf = self._in
         while len(buf) >= 4:
+            if self.state is State.CLOSED and not self._pending:
+                # Closed by a frame of this same chunk (say an unbind): what follows is
+                # dropped, exactly as it would be had it come in the next read.
+                buf.clear()
+                break
             length = int.from_bytes(buf[0:4], "big")
             if length < codec.HEADER_LEN or length > self.config.max_pdu_length:
                 # The stream cannot be resynchronised after a bad length (SMPP 3.4 §3.2).
@@ -378,11 +411,16 @@ class Session:
                 break
             if len(buf) < length:
                 break
+            self._timers.partial_since = None
             frame = bytes(buf[:length])
             del buf[:length]
             self._timers.last_rx = now
             self.received_pdus += 1
             self._handle_frame(frame, now, events)
+        if not buf:
+            self._timers.partial_since = None
+        elif self._timers.partial_since is None:
+            self._timers.partial_since = now
         return events
 
     def _handle_frame(self, frame: bytes, now: float, events: list[Event]) -> None:
@@ -423,11 +461,11 @@ class Session:
             if cmd == "generic_nack":
                 return
             status = st.ESME_RALYBND if cmd in BIND_STATES and self.bound else st.ESME_RINVBNDSTS
-            self.respond(pdu, status)
+            self._respond(pdu, status)
             events.append(ProtocolError(f"{cmd} not allowed in state {self.state.value}"))
             return
         if cmd == "enquire_link":
-            self.respond(pdu)
+            self._respond(pdu)
         elif cmd == "generic_nack":
             # A nack that is a request names no request of ours it could answer.
             events.append(ProtocolError(f"generic_nack status={st.name(pdu.status)}"))
@@ -436,11 +474,24 @@ class Session:
         elif cmd in BIND_STATES:
             events.append(BindRequested(pdu))
         elif cmd == "unbind":
-            self.respond(pdu)
+            self._respond(pdu)
             self.state = State.CLOSED
             events.append(Unbound(by_peer=True))
+        elif self.config.max_unanswered is not None \
+                and self.unanswered >= self.config.max_unanswered \
+                and codec.response_name(cmd) in codec.COMMAND_IDS:
+            self._emit(Pdu(codec.response_name(cmd), pdu.sequence, st.ESME_RTHROTTLED,
+                           {"message_id": ""} if cmd in _MESSAGE_ID_RESPONSES else {}))
+            events.append(ProtocolError(f"{cmd} seq={pdu.sequence} refused ESME_RTHROTTLED: "
+                                        f"{self.unanswered} requests unanswered"))
         else:
+            self._unanswered[pdu.sequence] = self._unanswered.get(pdu.sequence, 0) + 1
             events.append(RequestReceived(pdu))
+
+    def _answered(self, seq: int) -> None:
+        count = self._unanswered.pop(seq, 0)
+        if count > 1:
+            self._unanswered[seq] = count - 1
 
     def _complete(self, seq: int) -> Pending | None:
         pending = self._pending.pop(seq, None)
@@ -489,6 +540,8 @@ class Session:
             deadlines.append(t.last_rx + self.config.enquire_link_interval)
         if self.role is Role.SMSC and self.state is State.OPEN:
             deadlines.append(t.opened_at + self.config.bind_timeout)
+        if t.partial_since is not None and self.config.pdu_read_timeout is not None:
+            deadlines.append(t.partial_since + self.config.pdu_read_timeout)
         return min(deadlines) if deadlines else None
 
     def handle_timers(self, *, now: float) -> list[Event]:
@@ -513,7 +566,16 @@ class Session:
                 events.append(ResponseTimedOut(pending))
         if self.state is State.CLOSED:
             return events
-        if self.role is Role.SMSC and self.state is State.OPEN \
+        timeout = self.config.pdu_read_timeout
+        if timeout is not None and t.partial_since is not None \
+                and now >= t.partial_since + timeout:
+            self.state = State.CLOSED
+            self._desynced = True
+            self._in.clear()
+            events.append(ProtocolError(
+                f"PDU incomplete {now - t.partial_since:.1f}s after its first octet "
+                f"(read timeout {timeout:g}s)", fatal=True))
+        elif self.role is Role.SMSC and self.state is State.OPEN \
                 and now >= t.opened_at + self.config.bind_timeout:
             self.state = State.CLOSED
             events.append(ProtocolError(

@@ -168,3 +168,17 @@ def test_unreadable_or_invalid_yaml(tmp_path: Path) -> None:
     bad.write_text("connections: [\n")
     with pytest.raises(ConnectionsFileError, match="not valid YAML"):
         load_connections(bad)
+
+
+def test_connection_tls_options() -> None:
+    specs = parse_connections([
+        {"name": "agg", "host": "smsc.example", "port": 3550, "tls": True,
+         "tls_ca": "/etc/smsgw/agg-ca.pem"},
+        {"name": "plain", "host": "10.0.0.2", "port": 2775}])
+    assert (specs[0].tls, specs[0].tls_ca, specs[0].tls_verify) == (
+        True, "/etc/smsgw/agg-ca.pem", True)
+    assert (specs[1].tls, specs[1].tls_ca) == (False, None)
+    with pytest.raises(ConnectionsFileError, match="tls must be true or false"):
+        parse_connections([{"name": "x", "host": "h", "port": 1, "tls": "yes"}])
+    single = specs_from_settings(Settings(smsc_host="h", smsc_tls=True, smsc_tls_verify=False))
+    assert (single[0].tls, single[0].tls_verify) == (True, False)
