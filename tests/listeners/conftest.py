@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from commands.pins import hash_pin
+from commands.pins import hash_password
 from gateway.auth_throttle import AuthLimits
 from gateway.smpp import codec
 from gateway.smpp.codec import Pdu
@@ -71,7 +71,7 @@ def open_listener(request: pytest.FixtureRequest, tmp_path: Path) -> ListenerFac
         store = Store.open(f"sqlite:///{tmp_path / 'listener.db'}")
         now = datetime.now(UTC)
         await store.write(lambda c: upstream.create_account(
-            c, system_id=SYSTEM_ID, password_hash=hash_pin(PASSWORD), now=now))
+            c, system_id=SYSTEM_ID, password_hash=hash_password(PASSWORD), now=now))
         # Bind throttling (gateway/bind_auth.py) has its own tests; here it would lock
         # the fuzzer's address out after its first few garbled binds.
         server = UpstreamServer(store, port=0, limits=limits,
