@@ -11,7 +11,7 @@ import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from commands.guards import RateLimiter
+from commands.guards import SenderGuards
 from commands.rules import RuleCache, default_rules_path, seed_from_yaml
 from common.phones import default_country
 from gateway.auth_throttle import AuthLimits
@@ -71,8 +71,8 @@ class Gateway:
                      s.rules_file or default_rules_path())
         self.rules = RuleCache()
         self.processor = MoProcessor(self.store, source_addr=s.source_addr, rules=self.rules,
-                                     rate_limiter=RateLimiter(s.rate_limit_messages,
-                                                              s.rate_limit_seconds),
+                                     guards=SenderGuards(s.rate_limit_messages,
+                                                         s.rate_limit_seconds),
                                      reassembly_timeout=s.reassembly_timeout)
         self.acks = AckTracker(self.store, peer_timeout=s.smsc_response_timeout,
                                instance=s.instance)
