@@ -20,6 +20,7 @@ from gateway.dispatcher import Dispatcher
 from gateway.esme import EsmeClient, SmscEndpoint
 from gateway.http_server import EmbeddedHttpServer
 from gateway.inbound import InboundHandler
+from gateway.instance_lease import InstanceLease
 from gateway.mo_acks import AckTracker
 from gateway.mo_processor import MoProcessor
 from gateway.notices.service import NoticeService
@@ -47,6 +48,7 @@ class Gateway:
         self.api_port: int | None = None
         self.notices: NoticeService | None = None
         self.receipt_sweep: ReceiptSweep | None = None
+        self.lease: InstanceLease | None = None
 
     async def start(self, *, api: bool = True) -> None:
         s = self.settings
@@ -58,6 +60,10 @@ class Gateway:
         if released:
             log.warning("%d messages claimed before a stop were put back in the queue "
                         "(flagged possibly duplicated)", released)
+        # Heartbeat: if this instance dies for good, a live one releases its claims.
+        self.lease = InstanceLease(self.store, s.instance)
+        await self.lease.tick()
+        self.lease.start()
         # Outbound connections: SMSGW_CONNECTIONS_FILE, else the single one of the settings
         # (with the bundled simulator when no host is set).
         specs = specs_from_settings(s)
@@ -184,6 +190,8 @@ class Gateway:
             await self.acks.stop()
         if self.simulator is not None:
             await self.simulator.stop()
+        if self.lease is not None:
+            await self.lease.stop()
         if self.store is not None:
             await self.store.close()
         log.info("stopped")

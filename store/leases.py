@@ -10,6 +10,8 @@ Times are epoch seconds from the caller's clock, so tests drive them.
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -26,8 +28,11 @@ def acquire(conn: Connection, name: str, holder: str, *, now: float, ttl: float)
     return conn.execute(stmt.returning(leases.c.name)).first() is not None
 
 
-def release(conn: Connection, name: str, holder: str) -> None:
-    conn.execute(sa.delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+def release(conn: Connection, name: str, holder: str, *, now: float) -> None:
+    """Let the lease lapse now (kept, not deleted: whoever watches lapsed leases still sees
+    it, e.g. to take over what the holder left behind)."""
+    conn.execute(sa.update(leases).where(leases.c.name == name, leases.c.holder == holder)
+                 .values(expires_at=now))
 
 
 def lapsed(conn: Connection, prefix: str, *, now: float) -> list[str]:
@@ -41,3 +46,24 @@ def holder(conn: Connection, name: str) -> tuple[str, float] | None:
     row = conn.execute(sa.select(leases.c.holder, leases.c.expires_at)
                        .where(leases.c.name == name)).first()
     return (row.holder, row.expires_at) if row else None
+
+
+def try_xact_lock(conn: Connection, name: str) -> bool:
+    """Take the transaction-scoped lock ``name`` without waiting; False when another
+    transaction (of any instance) holds it. Released at commit or rollback, and by the
+    server when the holder's connection dies. SQLite has one writer: always True."""
+    if conn.dialect.name != "postgresql":
+        return True
+    return bool(conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"),
+                             {"k": lock_key(name)}).scalar())
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for an advisory lock name (same on every instance)."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def drop_lapsed(conn: Connection, name: str, *, now: float) -> None:
+    """Forget a lease whose holder is gone (not one renewed meanwhile)."""
+    conn.execute(sa.delete(leases).where(leases.c.name == name, leases.c.expires_at <= now))
