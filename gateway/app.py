@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from commands import pins
-from commands.guards import RateLimiter
+from commands.guards import SenderGuards
 from commands.rules import RuleCache, default_rules_path, seed_from_yaml
 from common.phones import default_country
 from gateway.auth_throttle import AuthLimits
@@ -22,6 +22,7 @@ from gateway.dispatcher import Dispatcher
 from gateway.esme import EsmeClient, SmscEndpoint
 from gateway.http_server import EmbeddedHttpServer
 from gateway.inbound import InboundHandler
+from gateway.instance_lease import InstanceLease
 from gateway.limits import api_http_limits, smpp_listener_limits
 from gateway.mo_acks import AckTracker
 from gateway.mo_processor import MoProcessor
@@ -52,6 +53,7 @@ class Gateway:
         self.notices: NoticeService | None = None
         self.receipt_sweep: ReceiptSweep | None = None
         self.draining = False  # set by stop(): /readyz answers 503 from then on
+        self.lease: InstanceLease | None = None
 
     async def start(self, *, api: bool = True) -> None:
         s = self.settings
@@ -64,6 +66,10 @@ class Gateway:
         if released:
             log.warning("%d messages claimed before a stop were put back in the queue "
                         "(flagged possibly duplicated)", released)
+        # Heartbeat: if this instance dies for good, a live one releases its claims.
+        self.lease = InstanceLease(self.store, s.instance)
+        await self.lease.tick()
+        self.lease.start()
         # Outbound connections: SMSGW_CONNECTIONS_FILE, else the single one of the settings
         # (with the bundled simulator when no host is set).
         specs = specs_from_settings(s)
@@ -77,8 +83,8 @@ class Gateway:
                      s.rules_file or default_rules_path())
         self.rules = RuleCache()
         self.processor = MoProcessor(self.store, source_addr=s.source_addr, rules=self.rules,
-                                     rate_limiter=RateLimiter(s.rate_limit_messages,
-                                                              s.rate_limit_seconds),
+                                     guards=SenderGuards(s.rate_limit_messages,
+                                                         s.rate_limit_seconds),
                                      reassembly_timeout=s.reassembly_timeout)
         self.acks = AckTracker(self.store, peer_timeout=s.smsc_response_timeout,
                                instance=s.instance)
@@ -211,6 +217,8 @@ class Gateway:
             await self._api.stop()
         if self.simulator is not None:
             await self.simulator.stop()
+        if self.lease is not None:
+            await self.lease.stop()
         if self.store is not None:
             await self.store.close()
         log.info("stopped")

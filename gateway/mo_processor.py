@@ -5,25 +5,30 @@ the reply and any notices queued, the MO(s) marked processed — is ONE write op
 once or not at all: exactly-once processing on top of the deduplicated store.
 
 Concatenated MOs: every part is stored (and acknowledged) on its own; the text is processed
-when the last part arrives, in any order. Parts waiting for their siblings survive a restart
-(they are rebuilt from the store), and a message still incomplete after `reassembly_timeout`
-gets a clear reply instead of silence.
+when the last part arrives, in any order. Waiting parts live only in the store: each stored
+part looks its siblings up there, so the parts of one message may arrive on different binds,
+even of different instances, and the part stored last (its read follows its own commit, so it
+sees every earlier part) completes the message; `claim_mos` makes sure only one instance
+processes it. A message still incomplete after `reassembly_timeout` gets a clear reply
+instead of silence (any instance may find it; the claim again makes it once).
+
+The sender guards (rate limit, reply storms) keep their state in the database and run in the
+MO's own write transaction (commands.guards.SenderGuards), so they hold across instances.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from commands import engine, pins
 from commands.clock import local_today
 from commands.context import Context, Notice, Outcome
-from commands.guards import RateLimiter, ReplyStormGuard
+from commands.guards import SenderGuards
 from commands.normalize import is_cjk
 from commands.parsed import Parsed
 from commands.rules import RuleCache
@@ -62,18 +67,15 @@ class Done:
 
 class MoProcessor:
     def __init__(self, store: Store, *, source_addr: str, rules: RuleCache,
-                 rate_limiter: RateLimiter | None = None,
-                 storm_guard: ReplyStormGuard | None = None,
+                 guards: SenderGuards | None = None,
                  reassembly_timeout: float = 120.0,
                  on_enqueued: Callable[[], None] = lambda: None):
         self.store = store
         self.source_addr = source_addr
         self.rules = rules
-        # `is None`, not `or`: the guards define __len__, so an empty one is falsy.
-        self.rate = RateLimiter() if rate_limiter is None else rate_limiter
-        self.storm = ReplyStormGuard() if storm_guard is None else storm_guard
-        self.reassembler = smstext.Reassembler(timeout=reassembly_timeout)
-        self._part_ids: dict[tuple, list[int]] = {}
+        self.guards = guards or SenderGuards()
+        self.reassembly_timeout = reassembly_timeout
+        self._expiring: set[int] = set()  # first part ids of incomplete messages being answered
         # Redeliveries waiting for their original to be processed, by original id.
         self._waiting: dict[int, list[StoredMo]] = {}
         self.on_enqueued = on_enqueued
@@ -90,17 +92,7 @@ class MoProcessor:
         if mo.concat is None or mo.concat.total <= 1:
             self._spawn(self.process([mo.id], mo.source, mo.text))
             return
-        key = (mo.connection, mo.source, mo.dest, mo.concat.ref, mo.concat.total)
-        self._part_ids.setdefault(key, []).append(mo.id)
-        whole = self.reassembler.add(key, mo.concat, mo.text, time.monotonic())
-        if whole is None:
-            log.info("mo=%d part %d/%d from=%s held for reassembly", mo.id, mo.concat.seq,
-                     mo.concat.total, mo.source)
-            return
-        ids = sorted(self._part_ids.pop(key, [mo.id]))
-        log.info("mo=%s reassembled %d parts from=%s", ",".join(map(str, ids)),
-                 mo.concat.total, mo.source)
-        self._spawn(self.process(ids, mo.source, whole))
+        self._spawn(self._part(mo))
 
     def start(self) -> None:
         self._expiry_task = asyncio.get_running_loop().create_task(self._expire_loop())
@@ -123,6 +115,25 @@ class MoProcessor:
             self.submit(StoredMo(row.id, row.connection, row.source_addr, row.dest_addr,
                                  row.text, _concat_of(row), row.duplicate_of))
         return len(rows)
+
+    async def _part(self, mo: StoredMo) -> None:
+        """A part is on disk: if every part of its message is there too, process the whole."""
+        assert mo.concat is not None
+        info = mo.concat
+        since = _now() - timedelta(seconds=self.reassembly_timeout)
+        rows = await self.store.read(lambda c: inbound.concat_parts(
+            c, source_addr=mo.source, dest_addr=mo.dest, ref=info.ref, total=info.total,
+            since=since))
+        by_seq = {r.concat_seq: r for r in rows}  # a repeated seq: the latest copy's text
+        if any(seq not in by_seq for seq in range(1, info.total + 1)):
+            log.info("mo=%d part %d/%d from=%s held for reassembly (%d of %d here)", mo.id,
+                     info.seq, info.total, mo.source, len(by_seq), info.total)
+            return
+        ids = sorted(r.id for r in rows)  # extra copies of a seq are settled with the rest
+        whole = "".join(by_seq[seq].text for seq in range(1, info.total + 1))
+        log.info("mo=%s reassembled %d parts from=%s", ",".join(map(str, ids)), info.total,
+                 mo.source)
+        await self.process(ids, mo.source, whole)
 
     # -- processing -----------------------------------------------------------------------------
 
@@ -174,18 +185,6 @@ class MoProcessor:
     async def _handle(self, mo_ids: list[int], phone: str, text: str) -> Done | None:
         now = _now()
         prepared = engine.prepare(text, local_today(now))
-        verdict = self.rate.check(phone, time.monotonic())
-        if verdict != "ok" and not prepared.opt_out:
-            lang = "zh" if any(is_cjk(c) for c in text) else "en"
-            notify = verdict == "limited_notify"
-            reply = render(lang, "e12_rate_limited") if notify else None
-            outcome = Outcome(reply, lang, None, "E12")
-            disposition = "rate_limited_notified" if notify else "rate_limited"
-            return await self.store.write(lambda c: self._commit(
-                c, mo_ids, phone, text, outcome, now, disposition=disposition)
-                if inbound.claim_mos(c, mo_ids) else None)
-        # An opt-out is applied whatever the limit says; over it, confirmed once a window.
-        confirm = verdict == "ok" or self.rate.allow_opt_out_notice(phone, time.monotonic())
         pin: pins.PinCheck | None = None
         parsed = prepared.result
         if isinstance(parsed, Parsed) and pins.pin_in(parsed) is not None:
@@ -196,6 +195,17 @@ class MoProcessor:
         def run(conn) -> Done | None:  # type: ignore[no-untyped-def]
             if not inbound.claim_mos(conn, mo_ids):
                 return None
+            # The guard's state is shared by every instance, and counted in this transaction
+            # (after the claim: a message another worker already handled does not count).
+            verdict, confirm = self.guards.check(conn, phone, now, opt_out=prepared.opt_out)
+            if verdict != "ok" and not prepared.opt_out:
+                lang = "zh" if any(is_cjk(c) for c in text) else "en"
+                notify = verdict == "limited_notify"
+                reply = render(lang, "e12_rate_limited") if notify else None
+                return self._commit(conn, mo_ids, phone, text, Outcome(reply, lang, None, "E12"),
+                                    now, disposition="rate_limited_notified" if notify
+                                    else "rate_limited")
+            # An opt-out is applied whatever the limit says; over it, confirmed once a window.
             ctx = Context(conn=conn, phone=phone, now=now, today=local_today(now),
                           mo_id=mo_ids[0], pin_ok=pin.ok if pin else None,
                           pin_rehash=pin.rehash if pin else None)
@@ -212,8 +222,8 @@ class MoProcessor:
         if disposition == "opt_out_reply_limited":
             withheld, reply = reply, None
         elif disposition is None:
-            if reply and outcome.error and not self.storm.allow(phone, text, reply,
-                                                                 time.monotonic()):
+            if reply and outcome.error and not self.guards.allow_reply(conn, phone, text,
+                                                                       reply, now):
                 withheld, reply, disposition = reply, None, "reply_suppressed"
             elif outcome.error == "INCOMPLETE":
                 disposition = "incomplete"
@@ -289,8 +299,9 @@ class MoProcessor:
         if texts and _is_error_label(command):
             # A phone resending the same text within the storm window gets the same error
             # answer once, replayed or not.
-            t = time.monotonic()
-            kept = [x for x in texts if self.storm.allow(mo.source, mo.text, x, t)]
+            now = _now()
+            kept = [x for x in texts if self.guards.allow_reply(conn, mo.source, mo.text, x,
+                                                                 now)]
             if not kept:
                 record_event(conn, "in", mo.id, "reply_withheld", now=_now(),
                              detail="reply_suppressed: " + "\n".join(texts))
@@ -329,26 +340,46 @@ class MoProcessor:
     # -- incomplete concatenations --------------------------------------------------------------
 
     async def _expire_loop(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(1.0)
+            ticks += 1
             self._retry_waiting()
-            for expired in self.reassembler.expire(time.monotonic()):
-                ids = sorted(self._part_ids.pop(expired.key, []))
-                if ids:
-                    self._spawn(self._incomplete(ids, expired))
+            try:
+                await self.expire_incomplete()
+                if ticks % 60 == 0:  # guard state idle a whole window decides nothing
+                    await self.store.write(lambda c: self.guards.purge(c, _now()))
+            except Exception:
+                log.exception("incomplete-message sweep failed; retrying")
 
-    async def _incomplete(self, ids: list[int], expired: smstext.Expired) -> None:
-        _connection, phone, *_ = expired.key
-        partial = expired.partial_text
+    async def expire_incomplete(self) -> int:
+        """Answer every long MO still missing a part after the reassembly timeout."""
+        older = _now() - timedelta(seconds=self.reassembly_timeout)
+        groups = await self.store.read(lambda c: inbound.stale_concat_groups(c,
+                                                                              older_than=older))
+        fresh = [g for g in groups if g.parts[0].id not in self._expiring]
+        for g in fresh:
+            self._expiring.add(g.parts[0].id)
+            self._spawn(self._incomplete(g))
+        return len(fresh)
+
+    async def _incomplete(self, group: inbound.StaleGroup) -> None:
+        phone = group.source_addr
+        ids = [r.id for r in group.parts]
+        by_seq = {r.concat_seq: r.text for r in group.parts}
+        partial = "".join(by_seq[s] for s in sorted(by_seq))
         lang = "zh" if any(is_cjk(c) for c in partial) else "en"
-        missing = ",".join(map(str, expired.missing))
+        missing = ",".join(str(s) for s in range(1, group.total + 1) if s not in by_seq)
         reply = render(lang, "incomplete_message", missing=missing)
         outcome = Outcome(reply, lang, None, "INCOMPLETE")
-        log.warning("mo=%s incomplete long message from=%s: parts %s never arrived",
-                    ",".join(map(str, ids)), phone, missing)
-        done = await self.store.write(lambda c: self._commit(c, ids, phone, partial, outcome,
-                                                             _now())
-                                      if inbound.claim_mos(c, ids) else None)
+        try:
+            done = await self.store.write(lambda c: self._commit(
+                c, ids, phone, partial, outcome, _now()) if inbound.claim_mos(c, ids) else None)
+        finally:
+            self._expiring.discard(ids[0])
+        if done is not None:  # None: another instance answered it
+            log.warning("mo=%s incomplete long message from=%s: parts %s never arrived",
+                        ",".join(map(str, ids)), phone, missing)
         self._finished(ids, phone, done)
         self._release_waiting(ids)
 

@@ -215,3 +215,49 @@ def unprocessed_mos(conn: Connection, limit: int) -> list[Row]:
 
 def get_mo(conn: Connection, id: int) -> Row | None:
     return conn.execute(sa.select(mo).where(mo.c.id == id)).one_or_none()
+
+
+# -- long MOs: parts found in the store, whichever instance stored them --------------------------
+
+
+def concat_parts(conn: Connection, *, source_addr: str, dest_addr: str, ref: int, total: int,
+                 since: datetime) -> list[Row]:
+    """The received, not yet processed original parts of one long MO, oldest first.
+
+    Keyed by (source, dest, reference, total) and not by connection: the SMSC may hand the
+    parts of one message to different binds, and those may belong to different instances.
+    The reference is the sending handset's, so it tells its messages apart on every bind.
+    """
+    return list(conn.execute(
+        sa.select(mo.c.id, mo.c.concat_seq, mo.c.text, mo.c.received_at)
+        .where(mo.c.source_addr == source_addr, mo.c.concat_ref == ref,
+               mo.c.dest_addr == dest_addr, mo.c.concat_total == total,
+               mo.c.status == "received", mo.c.duplicate_of.is_(None),
+               mo.c.received_at >= since)
+        .order_by(mo.c.id)).all())
+
+
+@dataclass(frozen=True, slots=True)
+class StaleGroup:
+    source_addr: str
+    dest_addr: str
+    ref: int
+    total: int
+    parts: list[Row]  # (id, concat_seq, text, received_at), oldest first
+
+
+def stale_concat_groups(conn: Connection, *, older_than: datetime, limit: int = 500
+                        ) -> list[StaleGroup]:
+    """Long MOs still waiting for a part whose first part came before ``older_than``."""
+    rows = conn.execute(
+        sa.select(mo.c.id, mo.c.source_addr, mo.c.dest_addr, mo.c.concat_ref,
+                  mo.c.concat_total, mo.c.concat_seq, mo.c.text, mo.c.received_at)
+        .where(mo.c.status == "received", mo.c.concat_total > 1,
+               mo.c.duplicate_of.is_(None))
+        .order_by(mo.c.id).limit(limit)).all()
+    groups: dict[tuple[str, str, int, int], list[Row]] = {}
+    for r in rows:
+        groups.setdefault((r.source_addr, r.dest_addr, r.concat_ref, r.concat_total),
+                          []).append(r)
+    return [StaleGroup(*key, parts) for key, parts in groups.items()
+            if parts[0].received_at < older_than]

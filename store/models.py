@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -162,6 +163,8 @@ inbound_messages = Table(
     Index(None, "status", "id"),
     # The latest identical predecessor of an MO (redelivery check).
     Index(None, "content_key", "id"),
+    # A long MO's siblings, found by whichever instance stores the last part (0011).
+    Index(None, "source_addr", "concat_ref"),
 )
 
 outbound_messages = Table(
@@ -561,6 +564,40 @@ job_runs = Table(
     Column("job", String(64), primary_key=True),
     Column("last_slot", String(64), nullable=False),  # e.g. "2026-11-24" or "2026-W48"
     Column("last_run_at", UTCDateTime, nullable=False),
+)
+
+# -- several instances on one database (migration 0011) -----------------------------------------
+
+# Time-limited ownership of a singleton duty; "instance:<name>" is an instance's heartbeat.
+# Times are epoch seconds (floats): compared with arithmetic, never shown to people.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+# The per-sender rate limit shared by every instance (commands/guards.py): the times of the
+# messages accepted in the current window, space-separated, oldest first.
+sender_guards = Table(
+    "sender_guards",
+    metadata,
+    Column("phone", String(64), primary_key=True),
+    Column("accepted", Text, nullable=False, server_default=""),
+    Column("notified_at", Float, nullable=True),
+    Column("opt_out_notified_at", Float, nullable=True),
+    Column("seen_at", Float, nullable=False),
+    Index(None, "seen_at"),
+)
+
+# The reply-storm guard: when the error reply for sha256(phone, MO text, reply) last went.
+reply_guards = Table(
+    "reply_guards",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("allowed_at", Float, nullable=False),
+    Index(None, "allowed_at"),
 )
 
 # Events raised by other systems (POST /events) or by the gateway itself; durable, so a

@@ -440,10 +440,13 @@ def list_broadcasts(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-def _lock_broadcast(conn: Connection, broadcast_id: int) -> Row | None:
+def _lock_broadcast(conn: Connection, broadcast_id: int, *, skip_locked: bool = False
+                    ) -> Row | None:
+    """The broadcast row, locked for this transaction (PostgreSQL). ``skip_locked``: None at
+    once when another instance holds it, rather than waiting on it."""
     q = sa.select(broadcasts).where(broadcasts.c.id == broadcast_id)
     if conn.dialect.name == "postgresql":
-        q = q.with_for_update()
+        q = q.with_for_update(skip_locked=skip_locked)
     return conn.execute(q).first()
 
 
@@ -511,7 +514,9 @@ def start_broadcast(conn: Connection, broadcast_id: int, *, now: datetime,
     """Mark the broadcast running and expand its recipients (minus those already queued,
     when resuming). None when it is not due, already taken by another runner, or cancelled.
     """
-    row = _lock_broadcast(conn, broadcast_id)
+    # Skip, not wait: a locked row is being started or queued by another instance, and
+    # waiting would hold this instance's writer (every MO behind it) on that transaction.
+    row = _lock_broadcast(conn, broadcast_id, skip_locked=True)
     if row is None:
         return None
     due = (row.status == "scheduled" and (row.schedule_at is None or row.schedule_at <= now)) \
@@ -536,6 +541,16 @@ def enqueue_broadcast_chunk(conn: Connection, broadcast_id: int, chunk: Sequence
     row = _lock_broadcast(conn, broadcast_id)
     if row is None or row.status != "running":
         return None
+    # A runner taken for dead (stale) may still be alive: whoever queues a recipient first
+    # wins, the other skips it (the row lock above orders the two), so none gets it twice.
+    om = outbound_messages
+    phones = [r.phone for r in chunk]
+    queued: set[str] = set()
+    for i in range(0, len(phones), 900):  # stay under SQLite's bound-parameter limit
+        queued.update(conn.execute(sa.select(om.c.dest_addr).where(
+            om.c.broadcast_id == broadcast_id, om.c.dest_addr.in_(phones[i:i + 900])))
+            .scalars())
+    chunk = [r for r in chunk if r.phone not in queued]
     ids = enqueue_notices(conn, chunk, text=row.text, priority=row.priority, now=now,
                           broadcast_id=broadcast_id, policy=policy)
     conn.execute(sa.update(broadcasts).where(broadcasts.c.id == broadcast_id).values(

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 # upstream imports this module too: both only use each other's names at call time.
 from store import outbound, upstream
+from store.events import dialect_insert
 from store.models_upstream import upstream_concat_groups as groups
 from store.models_upstream import upstream_concat_parts as parts
 
@@ -62,15 +63,10 @@ def add_part(conn: Connection, *, system_id: str, source_addr: str, dest_addr: s
 
     ``text`` is this part decoded alone (for its receipt's text: field and for logs)."""
     open_key = f"{system_id}|{source_addr}|{dest_addr}|{ref}|{total}"
-    group = conn.execute(sa.select(groups.c.id).where(groups.c.open_key == open_key)).first()
-    if group is None:
-        group_id = int(conn.execute(groups.insert().values(
-            system_id=system_id, source_addr=source_addr, dest_addr=dest_addr, ref=ref,
-            total=total, open_key=open_key, status="open", priority=priority,
-            schedule_at=schedule_at, expires_at=expires_at, created_at=now,
-        )).inserted_primary_key[0])
-    else:
-        group_id = int(group.id)
+    group_id = _open_group(conn, open_key, values=dict(
+        system_id=system_id, source_addr=source_addr, dest_addr=dest_addr, ref=ref,
+        total=total, open_key=open_key, status="open", priority=priority,
+        schedule_at=schedule_at, expires_at=expires_at, created_at=now))
     message_id = part_message_id(group_id, seq)
     if conn.execute(sa.select(parts.c.id).where(parts.c.group_id == group_id,
                                                 parts.c.seq == seq)).first() is not None:
@@ -82,6 +78,25 @@ def add_part(conn: Connection, *, system_id: str, source_addr: str, dest_addr: s
     received = _count(conn, group_id)
     mt_id = _join(conn, group_id, now=now, join_text=join_text) if received == total else None
     return PartAccepted(message_id, group_id, False, received, total, mt_id)
+
+
+def _open_group(conn: Connection, open_key: str, *, values: dict[str, object]) -> int:
+    """The open group's id, created if needed, its row locked until this transaction ends.
+
+    Parts of one message may reach two instances at once: the lock makes the second wait for
+    the first's commit, so the later one counts both parts and joins the group (without it,
+    each would count only its own part and neither would join). ON CONFLICT, not an
+    IntegrityError, when both create the group: an error would abort the writer's batch.
+    """
+    created = conn.execute(dialect_insert(conn, groups).values(**values)
+                           .on_conflict_do_nothing(index_elements=["open_key"])
+                           .returning(groups.c.id)).scalar_one_or_none()
+    if created is not None:
+        return int(created)
+    q = sa.select(groups.c.id).where(groups.c.open_key == open_key)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    return int(conn.execute(q).scalar_one())
 
 
 def _count(conn: Connection, group_id: int) -> int:

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from commands.demo import load_demo_data
-from commands.guards import RateLimiter
+from commands.guards import SenderGuards
 from commands.rules import RuleCache
 from gateway.inbound import InboundHandler
 from gateway.mo_acks import AckTracker
@@ -141,7 +141,7 @@ async def run_example(world: World, steps: list[Action]) -> None:
     clock = Clock()
     acks = AckTracker(store, peer_timeout=PEER_TIMEOUT, clock=clock)
     processor = MoProcessor(store, source_addr="10690", rules=RuleCache(),
-                            rate_limiter=RateLimiter(100_000, 60))
+                            guards=SenderGuards(100_000, 60))
     handler = InboundHandler(store, processor, acks=acks)
     owed: dict[int, Copy] = {}  # kind -> the copy whose ack was lost (the SMSC redelivers it)
     copies: list[Copy] = []

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Row
 from commands.handlers.common import money
 from commands.templates import LANGS, fill, render, table
 from gateway.notices.config import NoticeConfig
+from store import leases
 from store import notices as sn
 from store.domain import accounts, settings
 from store.models import accounts as accounts_t
@@ -233,9 +234,10 @@ def watch_order_history(conn: Connection, *, now: datetime, ctx: NoticeContext,
     orders older than the feature). ``lag`` (default 5 s on PostgreSQL) leaves rows of
     transactions that may still be committing with lower ids for the next pass.
     """
-    if conn.dialect.name == "postgresql":
-        # Serialise instances on the cursor row.
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(704411)"))
+    # One instance at a time moves the cursor; the others skip this pass rather than hold
+    # their writer (and every MO behind it) waiting for the lock.
+    if not leases.try_xact_lock(conn, "notices.order_history"):
+        return 0
     cursor = settings.get(conn, ORDER_HISTORY_CURSOR)
     oh = order_history.c
     if cursor is None:

@@ -11,6 +11,11 @@ notices, so:
 - a job seen for the first time starts from the current slot without running it (installing
   the gateway at 15:00 does not send that morning's 08:00 reminders at 15:00).
 
+Several instances on one database: a slot is claimed by a conditional upsert, so it runs
+once whichever instance gets there; an instance also takes a per-job advisory lock without
+waiting first (store.leases.try_xact_lock), so while one instance runs a job the others skip
+it at once instead of holding their writer on the job's row until it commits.
+
 The clock is injectable (``clock=``) and `run_due` runs one pass, so tests drive time.
 """
 
@@ -28,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gateway.notices.events import NoticeContext, emit
+from store import leases
 from store import notices as sn
 from store.domain import queries
 from store.models import accounts, orders, sales_reports, subscriptions, topics
@@ -81,7 +87,25 @@ class Weekly:
         return self.slot_start(local_now) + timedelta(days=7)
 
 
-Schedule = Daily | Weekly
+@dataclass(frozen=True, slots=True)
+class Every:
+    """Every ``seconds`` (aligned to the epoch, so every instance agrees on the slots): for
+    frequent jobs and for tests of the scheduler with real time."""
+
+    seconds: int
+
+    def slot_start(self, local_now: datetime) -> datetime:
+        t = int(local_now.timestamp()) // self.seconds * self.seconds
+        return datetime.fromtimestamp(t, local_now.tzinfo)
+
+    def slot_id(self, start: datetime) -> str:
+        return f"E{int(start.timestamp()) // self.seconds:012d}"  # fixed width: string order
+
+    def next_start(self, local_now: datetime) -> datetime:
+        return self.slot_start(local_now) + timedelta(seconds=self.seconds)
+
+
+Schedule = Daily | Weekly | Every
 JobFn = Callable[[Connection, date, datetime, NoticeContext], int]
 
 
@@ -227,9 +251,12 @@ def jobs_from_config(config: dict[str, dict[str, Any]]) -> list[Job]:
         fn = JOB_FUNCTIONS.get(name)
         if fn is None:
             raise ValueError(f"unknown scheduled job {name!r}; known: {sorted(JOB_FUNCTIONS)}")
+        every = spec.pop("every", None)  # seconds
         at = _parse_time(spec.pop("at", "08:00"))
         weekday = spec.pop("weekday", None)
-        schedule: Schedule = Weekly(int(weekday), at) if weekday is not None else Daily(at)
+        schedule: Schedule = (Every(int(every)) if every is not None
+                              else Weekly(int(weekday), at) if weekday is not None
+                              else Daily(at))
         jobs.append(Job(name, schedule, fn, spec))
     return jobs
 
@@ -246,6 +273,8 @@ def _utcnow() -> datetime:
 def run_job_slot(conn: Connection, job: Job, slot: str, day: date, *, now: datetime,
                  ctx: NoticeContext, first_sight_baseline: bool = True) -> int | None:
     """Claim ``slot`` and do the job's work in this transaction; None when not claimed."""
+    if not leases.try_xact_lock(conn, f"job:{job.name}"):
+        return None  # another instance is running this job right now
     if first_sight_baseline and sn.last_slot(conn, job.name) is None:
         sn.claim_slot(conn, job.name, slot, now=now)
         log.info("job %s: first seen, starts after slot %s", job.name, slot)
