@@ -34,6 +34,9 @@ class CommandSpec:
     example_zh: str = ""
     summary: str = ""  # one line, for HELP and docs/commands.md
     summary_zh: str = ""
+    # Positions (0-based, after the keyword) of arguments that are secrets — PINs and CFM
+    # codes — masked wherever the message is logged, stored or read (commands/secrets.py).
+    secret_args: tuple[int, ...] = ()
 
     @property
     def chinese(self) -> tuple[str, ...]:
@@ -121,9 +124,10 @@ class Registry:
 
 
 def _spec(code: str, aliases: str, syntax: str, syntax_zh: str, example: str, example_zh: str,
-          summary: str, summary_zh: str, english: str = "") -> CommandSpec:
+          summary: str, summary_zh: str, english: str = "",
+          secret: tuple[int, ...] = ()) -> CommandSpec:
     return CommandSpec(code, tuple(aliases.split()), syntax, tuple(english.split()),
-                       syntax_zh, example, example_zh, summary, summary_zh)
+                       syntax_zh, example, example_zh, summary, summary_zh, secret)
 
 
 # protocol.md's table, in its order. `aliases`: Chinese words, pinyin initials, English.
@@ -134,24 +138,24 @@ BUILTIN: list[CommandSpec] = [
           english="?"),
     _spec("REG", "注册 ZC", "REG <account> <PIN>", "注册 <账号> <密码>",
           "REG R1001 123456", "注册R1001 123456",
-          "bind this phone to your account", "把本手机绑定到您的账号"),
+          "bind this phone to your account", "把本手机绑定到您的账号", secret=(1,)),
     _spec("PIN", "改密 GM", "PIN <old> <new>", "改密 <旧密码> <新密码>",
           "PIN 123456 654321", "改密123456 654321",
-          "change your PIN", "修改密码"),
+          "change your PIN", "修改密码", secret=(0, 1)),
     _spec("ORD", "订货 DH", "ORD <PIN> <code>*<qty> ...", "订货 <密码> <编码>*<数量> ...",
           "ORD 123456 1001*5 1002*3", "订货123456 1001*5 1002*3",
-          "place a new order", "新订单"),
+          "place a new order", "新订单", secret=(0,)),
     _spec("MOD", "改单 GD", "MOD <PIN> <order> <code>*<qty> ...",
           "改单 <密码> <订单号> <编码>*<数量> ...",
           "MOD 123456 1024 1001*8 1002*0", "改单123456 1024 1001*8 1002*0",
           "change an order not yet reviewed; qty 0 removes a line",
-          "修改未审核的订单，数量0删除该行"),
+          "修改未审核的订单，数量0删除该行", secret=(0,)),
     _spec("CAN", "撤单 CD", "CAN <PIN> <order>", "撤单 <密码> <订单号>",
           "CAN 123456 1024", "撤单123456 1024",
-          "cancel an order not yet reviewed", "撤销未审核的订单"),
+          "cancel an order not yet reviewed", "撤销未审核的订单", secret=(0,)),
     _spec("RPT", "重复 CF", "RPT <PIN>", "重复 <密码>",
           "RPT 123456", "重复123456",
-          "place your previous order again", "按上一张订单再订一次"),
+          "place your previous order again", "按上一张订单再订一次", secret=(0,)),
     _spec("OQ", "查单 CHD", "OQ [order]", "查单 [订单号]",
           "OQ 1024", "查单1024",
           "status of your latest or the given order", "查询最近一张或指定订单的状态"),
@@ -184,10 +188,10 @@ BUILTIN: list[CommandSpec] = [
     _spec("CHG", "改号 GH", "CHG <PIN> <new phone>", "改号 <密码> <新号码>",
           "CHG 123456 13912345678", "改号123456 13912345678",
           "move your account to a new phone (confirm with CFM)",
-          "把账号迁到新手机号（新号回复 确认 <验证码>）"),
+          "把账号迁到新手机号（新号回复 确认 <验证码>）", secret=(0,)),
     _spec("CFM", "确认 QR", "CFM <code>", "确认 <验证码>",
           "CFM 4821", "确认4821",
-          "confirm a pending CHG from the new phone", "在新手机上确认改号"),
+          "confirm a pending CHG from the new phone", "在新手机上确认改号", secret=(0,)),
 ]
 
 REGISTRY = Registry(BUILTIN)

@@ -27,6 +27,7 @@ from gateway.limits import api_http_limits, smpp_listener_limits
 from gateway.mo_acks import AckTracker
 from gateway.mo_processor import MoProcessor
 from gateway.notices.service import NoticeService
+from gateway.receipt_followup import ReceiptFollowUp
 from gateway.receipt_sweep import ReceiptSweep
 from gateway.routing import specs_from_settings
 from gateway.smpp.session import SessionConfig
@@ -52,6 +53,7 @@ class Gateway:
         self.api_port: int | None = None
         self.notices: NoticeService | None = None
         self.receipt_sweep: ReceiptSweep | None = None
+        self.receipt_followup: ReceiptFollowUp | None = None
         self.draining = False  # set by stop(): /readyz answers 503 from then on
         self.lease: InstanceLease | None = None
 
@@ -125,6 +127,14 @@ class Gateway:
             unmatched_age=s.receipt_unmatched_age,
             on_matched=lambda: self.inbound.on_upstream_owed())
         self.receipt_sweep.start()
+        self.receipt_followup = ReceiptFollowUp(
+            self.store,  # query_sm goes on the bound connection that carried the MT
+            lambda name: next((c.connection for c in self.clients
+                               if c.name == name and c.bound), None),
+            deadline=s.receipt_deadline,
+            grace=s.receipt_grace, interval=s.receipt_check_interval,
+            default_source=s.source_addr, on_final=lambda: self.inbound.on_upstream_owed())
+        self.receipt_followup.start()
         if api:
             await self._start_api()
 
@@ -204,6 +214,8 @@ class Gateway:
             await self.upstream_server.stop()
         if self.receipt_sweep is not None:
             await self.receipt_sweep.stop()
+        if self.receipt_followup is not None:
+            await self.receipt_followup.stop()
         if self.notices is not None:
             await self.notices.stop()
         if hasattr(self, "dispatcher"):

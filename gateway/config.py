@@ -138,6 +138,14 @@ class Settings(BaseSettings):
     # and reported (log + smsgw_receipts_unmatched_aged) once older than this (s).
     receipt_retry_interval: float = Field(default=2.0, gt=0)
     receipt_unmatched_age: float = Field(default=600.0, gt=0)
+    # A part without its receipt this long after submission (s) is followed up with query_sm
+    # (gateway/receipt_followup.py); still unknown receipt_grace (s) later, or when query_sm
+    # fails, it is final `unknown`. receipt_check_interval: how often to look (s).
+    receipt_deadline: float = Field(default=48 * 3600.0, gt=0)
+    receipt_grace: float = Field(default=3600.0, ge=0)
+    receipt_check_interval: float = Field(default=60.0, gt=0)
+    # POST /messages and /messages/bulk: an Idempotency-Key's answer is kept this long (s).
+    idempotency_ttl: float = Field(default=24 * 3600.0, gt=0)
 
     # Notices (gateway/notices): quiet hours holding priority-3 messages, local "HH:MM-HH:MM"
     # (e.g. "21:00-08:00"); unset = off. Event → template/recipients/priority configuration

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from commands import secrets
 from common.phones import canonical_or_none
 from gateway.metrics import METRICS
 from gateway.mo_acks import AckTracker
@@ -147,7 +148,7 @@ class InboundHandler:
             METRICS.messages_in.inc()
             log.info("mo=%d received from=%s to=%s conn=%s%s text=%r", stored.id, source,
                      fields["dest_addr"], connection,
-                     f" smsc_id={smsc_id}" if smsc_id else "", text[:60])
+                     f" smsc_id={smsc_id}" if smsc_id else "", _loggable(text, concat))
         # Processing runs after the ack: the MO is already safe on disk.
         self.processor.submit(StoredMo(stored.id, connection, source, fields["dest_addr"],
                                        text, concat, stored.duplicate_of))
@@ -197,6 +198,15 @@ class InboundHandler:
             log.info("mt=%d receipt smsc_id=%s stat=%s err=%s", message_id, smsc_id, stat,
                      error_code)
         return Reply(st.ESME_ROK)
+
+
+def _loggable(text: str, concat: smstext.ConcatInfo | None) -> str:
+    """The MO text for the log: secrets masked (commands/secrets.py). A part of a long
+    message cannot be masked alone (a PIN may straddle two parts), so it is not logged;
+    the reassembled message's disposition line follows."""
+    if concat is not None and concat.total > 1:
+        return f"<part {concat.seq}/{concat.total}, {len(text)} chars>"
+    return secrets.mask(text)[:60]
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -145,9 +145,12 @@ class MoProcessor:
         except Exception as exc:  # a bug must not lose the MO: mark it failed, keep it
             log.exception("mo=%d disposition=failed from=%s: processing raised", first, phone)
             error = f"{type(exc).__name__}: {exc}"
-            await self.store.write_until_done(
-                lambda c: [inbound.mark_mo_failed(c, i, error=error, now=_now())
-                           for i in mo_ids], what=f"mo={first} disposition=failed")
+            def failed(c) -> None:  # type: ignore[no-untyped-def]
+                for i in mo_ids:
+                    inbound.mark_mo_failed(c, i, error=error, now=_now())
+                inbound.mask_secrets(c, mo_ids)  # the parts as one text
+
+            await self.store.write_until_done(failed, what=f"mo={first} disposition=failed")
             METRICS.mo_dispositions.labels("failed").inc(len(mo_ids))
             self._release_waiting(mo_ids)
             return
@@ -245,6 +248,7 @@ class MoProcessor:
         for mo_id in mo_ids:
             inbound.mark_mo_processed(conn, mo_id, command=label, now=now,
                                       disposition=disposition)
+        inbound.mask_secrets(conn, mo_ids)  # the parts of a long message, as one text
         sent = outcome if reply == outcome.reply else Outcome(
             reply, outcome.lang, outcome.command, outcome.error, outcome.notices)
         return Done(sent, disposition)

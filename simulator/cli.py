@@ -58,6 +58,8 @@ faults (POST /faults; every submit fault takes "count" (null = until removed), "
   {{"kind": "malformed", "variant": "short_length"}}   also long_length, unknown_command,
                                                 truncated_body; then answers as usual
   {{"kind": "stop_reading", "seconds": 20}}       TCP back-pressure after the next submit
+  {{"kind": "no_receipt"}}                        deliver, but never send the receipt;
+                                                "forget": true = query_sm does not know it
   {{"kind": "refuse_binds", "seconds": 60, "status": "ESME_RBINDFAIL"}}
   {{"kind": "deliver_before_bind", "from": "8613800000001", "text": "HELP"}}
 
@@ -73,6 +75,8 @@ form 999... is the same number), arg three digits, any digits after are free:
   8699906V         malformed PDU first: V=1 short length, 2 long, 3 unknown command,
                    4 truncated body
   8699907SSS       answer, then stop reading for SSS seconds (default 10)
+  8699908          no delivery receipt (query_sm still knows the message)
+  8699909          no delivery receipt, and query_sm does not know the message
 
 environment (flags win over environment, environment over --config):
   {ENV_VARS['port']}, {ENV_VARS['control_port']}, {ENV_VARS['host']},

@@ -24,6 +24,9 @@ starting with ``to``, or from one ``system_id``), ``count`` times (``null`` = un
                   0x00000099) or truncated_body (a deliver_sm cut in its mandatory fields)
     stop_reading  answer, then stop reading that connection for ``seconds`` (TCP
                   back-pressure: the ESME's writes pile up in the socket buffers)
+    no_receipt    answer and deliver normally, but never send the delivery receipt (lost
+                  in the SMSC); query_sm still answers the message's state, unless
+                  ``forget`` is true (the SMSC restarted and forgot it: ESME_RINVMSGID)
 
 Bind faults:
 
@@ -47,6 +50,8 @@ gateway's default country 86 the national form ``999...`` means the same numbers
     <prefix>06V        malformed PDU first: V = 1 short_length, 2 long_length,
                        3 unknown_command, 4 truncated_body
     <prefix>07SSS      answer, then stop reading for SSS seconds (default 10)
+    <prefix>08         no delivery receipt (query_sm still knows the message)
+    <prefix>09         no delivery receipt, and query_sm does not know the message
 
 Every firing is logged at WARNING with the fault id and counted (``GET /faults``,
 ``GET /stats``).
@@ -74,7 +79,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smsgw.simulator")
 
-SUBMIT_KINDS = ("withhold", "delay", "status", "drop", "unbind", "malformed", "stop_reading")
+SUBMIT_KINDS = ("withhold", "delay", "status", "drop", "unbind", "malformed", "stop_reading",
+                "no_receipt")
 BIND_KINDS = ("refuse_binds", "deliver_before_bind")
 MALFORMED_VARIANTS = ("short_length", "long_length", "unknown_command", "truncated_body")
 # A sequence number for PDUs the simulator writes around its session (malformed, early
@@ -113,7 +119,7 @@ class SubmitFault(_Spec):
     """A fault fired by a matching submit_sm / data_sm (see the module docstring)."""
 
     kind: Literal["withhold", "delay", "status", "drop", "unbind", "malformed",
-                  "stop_reading"]
+                  "stop_reading", "no_receipt"]
     to: str | None = Field(None, description="only submits whose destination starts so")
     seconds: float = Field(30.0, gt=0, le=3600,
                            description="delay: answer this late; stop_reading: pause")
@@ -122,6 +128,8 @@ class SubmitFault(_Spec):
                                            "deliver the message")
     variant: Literal["short_length", "long_length", "unknown_command",
                      "truncated_body"] = "unknown_command"
+    forget: bool = Field(False, description="no_receipt: query_sm does not know the "
+                                            "message either (ESME_RINVMSGID)")
 
     @field_validator("status", mode="before")
     @classmethod
@@ -194,6 +202,8 @@ def fault_for_number(dest: str, prefix: str) -> SubmitFault | None:
         return SubmitFault(kind="malformed", variant=MALFORMED_VARIANTS[int(rest[2]) - 1])
     if code == "07":
         return SubmitFault(kind="stop_reading", seconds=number or 10)
+    if code in ("08", "09"):
+        return SubmitFault(kind="no_receipt", forget=code == "09")
     return None
 
 
@@ -206,6 +216,8 @@ class Faults:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.fired: Counter[str] = Counter()
+        # The no_receipt fault being applied to the submit in hand (read by the simulator).
+        self.receipt_fault: SubmitFault | None = None
 
     # -- arming -----------------------------------------------------------------------------------
 
@@ -315,7 +327,14 @@ class Faults:
                 return handle()
             spec, tag = number_fault, f"number={dest}"
             self.fired[spec.kind] += 1
-        reply = handle() if spec.accepts else None
+        if spec.kind == "no_receipt":
+            self.receipt_fault = spec
+            try:
+                reply = handle()
+            finally:
+                self.receipt_fault = None
+        else:
+            reply = handle() if spec.accepts else None
         accepted = reply is not None and reply.status == st.ESME_ROK
         log.warning("fault %s fired on %s seq=%d conn=%s to=%s: %s (message %s)", tag,
                     pdu.command, pdu.sequence, conn.name, dest, _describe(spec),
@@ -402,6 +421,8 @@ def _describe(spec: SubmitFault | BindFault) -> str:
     if isinstance(spec, SubmitFault):
         if spec.kind == "malformed":
             parts.append(spec.variant)
+        if spec.kind == "no_receipt" and spec.forget:
+            parts.append("forget")
         if spec.to:
             parts.append(f"to={spec.to}*")
     if spec.system_id:

@@ -566,7 +566,9 @@ class Simulator:
         record = Submitted(message_id, system_id, source, dest, text, outcome, now,
                            now + timedelta(seconds=self.config.receipt_delay),
                            f"{concat.seq}/{concat.total}" if concat else "1/1")
-        self._remember(record)
+        dropped = self.faults.receipt_fault  # a no_receipt fault (simulator/faults.py)
+        if dropped is None or not dropped.forget:
+            self._remember(record)
         self._submit_status["ESME_ROK"] += 1
         registered = int(pdu.get("registered_delivery", 0)) & 0x03
         # SMPP 3.4 §5.2.17: 1 = receipt on success or failure, 2 = on failure only.
@@ -578,8 +580,12 @@ class Simulator:
         if outcome == "DELIVRD":
             self.handset(dest).receive(source_addr=source, payload=body, data_coding=dc,
                                        message_id=message_id, concat=concat)
-        if wants_receipt:
+        if wants_receipt and dropped is None:
             self._queue_receipt(pdu, record)
+        elif wants_receipt:
+            log.warning("fault: no receipt for message_id=%s%s", message_id,
+                        " (and forgotten: query_sm answers ESME_RINVMSGID)"
+                        if dropped.forget else "")
         return Reply(st.ESME_ROK, {"message_id": message_id})
 
     def _choose_outcome(self) -> str:

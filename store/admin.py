@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from commands.secrets import mask
 from store.models import (
     accounts,
     api_keys,
@@ -225,7 +226,15 @@ def list_messages(conn: Connection, *, direction: str, phone: str | None = None,
     if before_id is not None:
         q = q.where(t.c.id < before_id)
     rows = conn.execute(q.order_by(t.c.id.desc()).limit(limit))
-    return [{"direction": direction, **r._mapping} for r in rows]
+    return [_masked({"direction": direction, **r._mapping}) for r in rows]
+
+
+def _masked(item: dict[str, Any]) -> dict[str, Any]:
+    """An MO as the API shows it: secrets masked even while it is still being processed
+    (store/inbound.py masks the stored row when processing commits)."""
+    if item["direction"] == "in":
+        item["text"] = mask(item["text"])
+    return item
 
 
 def interactions(conn: Connection, phone: str, *, since: datetime | None = None,
@@ -245,7 +254,7 @@ def interactions(conn: Connection, phone: str, *, since: datetime | None = None,
     if since is not None:
         q_in = q_in.where(mo.c.received_at >= since)
         q_out = q_out.where(mt.c.created_at >= since)
-    items = [{"direction": "in", **r._mapping}
+    items = [_masked({"direction": "in", **r._mapping})
              for r in conn.execute(q_in.order_by(mo.c.id).limit(limit))]
     items += [{"direction": "out", **r._mapping}
               for r in conn.execute(q_out.order_by(mt.c.id).limit(limit))]

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from commands.secrets import mask_parts
+from gateway.smpp import text as smstext
 from store.events import dialect_insert, record_event
 from store.models import inbound_messages as mo
 from store.models import outbound_messages as mt
@@ -193,6 +195,7 @@ def mark_mo_processed(conn: Connection, id: int, *, command: str | None, now: da
     if done:
         record_event(conn, "in", id, "processed", now=now,
                      detail=" ".join(x for x in (disposition, command) if x) or None)
+        mask_secrets(conn, [id])
     return bool(done)
 
 
@@ -202,6 +205,45 @@ def mark_mo_failed(conn: Connection, id: int, *, error: str, now: datetime) -> N
         .values(status="failed", processed_at=now, error=error, disposition="failed")
     )
     record_event(conn, "in", id, "failed", now=now, detail=error)
+    mask_secrets(conn, [id])
+
+
+def mask_secrets(conn: Connection, ids: list[int]) -> None:
+    """Mask PINs and CFM codes (commands/secrets.py) in these MOs' stored text and raw user
+    data, as one message (the parts of a long message, any order), and in every stored
+    redelivery of them.
+
+    Called in the transaction that makes the MO final, never before: until then the clear
+    text is what `MoProcessor.recover` processes after a crash. From that commit on nothing
+    of the secret is left in the row; a part settled before its siblings is masked again
+    with the whole message when that is processed.
+    """
+    rows = conn.execute(
+        sa.select(mo.c.id, mo.c.text, mo.c.short_message, mo.c.data_coding, mo.c.esm_class)
+        .where(mo.c.id.in_(ids)).order_by(mo.c.concat_seq, mo.c.id)
+    ).all()
+    masked = mask_parts([r.text for r in rows])
+    for row, text in zip(rows, masked, strict=True):
+        if text == row.text:
+            continue
+        values = {"text": text, "short_message": _masked_user_data(row, text)}
+        conn.execute(sa.update(mo).where(
+            sa.or_(mo.c.id == row.id, mo.c.duplicate_of == row.id)).values(**values))
+
+
+def _masked_user_data(row: Row, text: str) -> bytes:
+    """The raw user data carrying the masked text: same UDH, same data coding. A coding we
+    cannot encode keeps the UDH only (the secret must not survive in the raw column)."""
+    raw = bytes(row.short_message or b"")
+    _concat, payload = smstext.parse_udh(raw, row.esm_class)
+    header = raw[:len(raw) - len(payload)]
+    scheme = smstext.data_coding_scheme(row.data_coding)
+    try:
+        body = (smstext.gsm7_encode(text) if scheme.codec == "gsm7"
+                else text.encode(scheme.codec))
+    except (ValueError, LookupError):  # NotGsm7 and UnicodeEncodeError are ValueErrors
+        body = b""
+    return header + body
 
 
 def unprocessed_mos(conn: Connection, limit: int) -> list[Row]:

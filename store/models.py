@@ -78,9 +78,11 @@ OUTBOUND_STATUSES = (
     "expired",
     "rejected",
     "cancelled",
+    "unknown",  # no receipt by the deadline, and query_sm did not tell (issue 9)
 )
 # Statuses after which nothing changes any more (receipts may still refine a part).
-OUTBOUND_FINAL = frozenset({"delivered", "failed", "expired", "rejected", "cancelled"})
+OUTBOUND_FINAL = frozenset({"delivered", "failed", "expired", "rejected", "cancelled",
+                            "unknown"})
 PART_STATUSES = ("submitted", "delivered", "failed", "expired", "rejected", "unknown")
 
 PRIORITY_ALERT = 0
@@ -213,7 +215,11 @@ outbound_parts = Table(
     Column("error_code", Integer, nullable=True),
     Column("submitted_at", UTCDateTime, nullable=True),
     Column("done_at", UTCDateTime, nullable=True),
+    # When a part past its receipt deadline was followed up with query_sm (issue 9).
+    Column("queried_at", UTCDateTime, nullable=True),
     UniqueConstraint("message_id", "part_no"),
+    # Parts still waiting for their receipt, oldest first (gateway/receipt_followup.py).
+    Index(None, "status", "submitted_at"),
     CheckConstraint(_in("status", PART_STATUSES), name="status"),
 )
 
@@ -229,6 +235,20 @@ message_events = Table(
     Column("detail", Text, nullable=True),
     CheckConstraint("direction IN ('in', 'out')", name="direction"),
     Index(None, "direction", "message_id", "id"),
+)
+
+# The first answer to a POST /messages (or /messages/bulk) sent with an Idempotency-Key, per
+# API key (`scope`), replayed to a retry until `expires_at` (gateway/api/idempotency.py).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),  # sha256 of method, path and body
+    Column("status_code", SmallInteger, nullable=False),
+    Column("response", Text, nullable=False),  # the JSON body
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
 )
 
 pending_receipts = Table(

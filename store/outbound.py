@@ -546,3 +546,29 @@ def queue_depth(conn: Connection) -> dict[int, int]:
     ):
         depth[int(priority)] = int(n)
     return depth
+
+
+# -- receipt deadline (gateway/receipt_followup.py) ----------------------------------------------
+
+
+def parts_awaiting_receipt(conn: Connection, *, submitted_before: datetime, queried: bool,
+                           limit: int) -> list[Row]:
+    """Parts still `submitted` (no receipt) since before `submitted_before`: not yet
+    followed up (`queried` False) or followed up before it (True), oldest first."""
+    q = (sa.select(part.c.id, part.c.message_id, part.c.part_no, part.c.smsc_message_id,
+                   msg.c.connection, msg.c.source_addr)
+         .join(msg, msg.c.id == part.c.message_id)
+         .where(part.c.status == "submitted", part.c.smsc_message_id.is_not(None)))
+    if queried:
+        q = q.where(part.c.queried_at.is_not(None), part.c.queried_at <= submitted_before)
+    else:
+        q = q.where(part.c.submitted_at <= submitted_before, part.c.queried_at.is_(None))
+    return list(conn.execute(q.order_by(part.c.id).limit(limit)).all())
+
+
+def mark_part_queried(conn: Connection, part_id: int, *, now: datetime) -> bool:
+    """The part was followed up with query_sm now; False when its receipt came meanwhile."""
+    return bool(conn.execute(
+        sa.update(part).where(part.c.id == part_id, part.c.status == "submitted",
+                              part.c.queried_at.is_(None))
+        .values(queried_at=now)).rowcount)

@@ -57,8 +57,8 @@ _INT32_MAX = 2**31 - 1
 PART_FINAL_STATES = frozenset({"delivered", "failed", "expired", "rejected", "unknown"})
 # A message is failed/expired/rejected as soon as one of its parts is (the text is broken).
 _FAILING = ("failed", "expired", "rejected")
-# Message statuses a receipt may still move on from.
-_OPEN_MESSAGE_STATUSES = ("sending", "submitted")
+# Message statuses a receipt may still move on from (a late receipt refines `unknown`).
+_OPEN_MESSAGE_STATUSES = ("sending", "submitted", "unknown")
 
 
 def apply_receipt(
@@ -126,9 +126,14 @@ def find_part(conn: Connection, smsc_message_id: str, *, connection: str | None)
 
 
 def apply_to_part(
-    conn: Connection, found: Row, *, state: str, error_code: int | None, now: datetime
+    conn: Connection, found: Row, *, state: str, error_code: int | None, now: datetime,
+    source: str = "receipt",
 ) -> str:
-    """Set one part's final state and re-aggregate its message; returns the message status."""
+    """Set one part's final state and re-aggregate its message; returns the message status.
+
+    `source` names what told us, for the status history: a receipt, query_sm, or the
+    receipt deadline. Every part final, none failing, one `unknown`: the message is
+    `unknown` (a later receipt may still make it delivered)."""
     conn.execute(
         sa.update(part)
         .where(part.c.id == found.id)
@@ -149,8 +154,10 @@ def apply_to_part(
         failing = [statuses[n] for n in sorted(statuses) if statuses[n] in _FAILING]
         if failing:
             new_status = failing[0]
-        elif len(statuses) >= message.parts and all(s == "delivered" for s in statuses.values()):
-            new_status = "delivered"
+        elif len(statuses) >= message.parts and all(
+                s in PART_FINAL_STATES for s in statuses.values()):
+            done = set(statuses.values())
+            new_status = "delivered" if done == {"delivered"} else "unknown"
     values: dict[str, Any] = {"updated_at": now}
     if new_status != message.status:
         values["status"] = new_status
@@ -159,7 +166,7 @@ def apply_to_part(
     conn.execute(sa.update(msg).where(msg.c.id == found.message_id).values(**values))
     which = (f"part {found.part_no}" if found.part_no > 0
              else f"earlier copy of part {-found.part_no}")
-    detail = f"receipt {which}/{message.parts}: {state} id={found.smsc_message_id}"
+    detail = f"{source} {which}/{message.parts}: {state} id={found.smsc_message_id}"
     if error_code is not None:
         detail += f" err={error_code}"
     record_event(conn, "out", found.message_id, new_status, now=now, detail=detail)

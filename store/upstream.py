@@ -23,7 +23,7 @@ from store.models_upstream import upstream_concat_parts as concat_parts
 from store.models_upstream import upstream_outbox as outbox
 
 # Final states that produce a receipt for the submitting application.
-FINAL_STATES = ("delivered", "failed", "expired", "rejected", "cancelled")
+FINAL_STATES = ("delivered", "failed", "expired", "rejected", "cancelled", "unknown")
 
 
 def create_account(conn: Connection, *, system_id: str, password_hash: str, now: datetime,

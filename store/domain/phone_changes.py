@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from store.models import opt_outs, phone_changes, phone_tags, subscriptions
+from store.models import opt_outs, outbound_messages, phone_changes, phone_tags, subscriptions
 
 VALIDITY = timedelta(minutes=10)
 # Wrong CFM codes a pending change tolerates before it is expired (10^6 codes, 10 minutes).
@@ -51,6 +51,28 @@ def set_status(conn: Connection, change_id: int, status: str) -> None:
     conn.execute(
         phone_changes.update().where(phone_changes.c.id == change_id).values(status=status)
     )
+    if status != "pending":
+        _scrub_code(conn, change_id)
+
+
+_MASKED_CODE = "******"
+
+
+def _scrub_code(conn: Connection, change_id: int) -> None:
+    """A change that is over needs its code no more: mask it in the change and in the
+    notice that carried it to the new number, so no code stays in clear (issue 9)."""
+    row = conn.execute(sa.select(phone_changes.c.code, phone_changes.c.new_phone,
+                                 phone_changes.c.created_at)
+                       .where(phone_changes.c.id == change_id)).one_or_none()
+    if row is None or row.code == _MASKED_CODE:
+        return
+    conn.execute(phone_changes.update().where(phone_changes.c.id == change_id)
+                 .values(code=_MASKED_CODE))
+    mt = outbound_messages
+    conn.execute(mt.update().where(
+        mt.c.dest_addr == row.new_phone, mt.c.created_at >= row.created_at,
+        mt.c.text.contains(row.code, autoescape=True),
+    ).values(text=sa.func.replace(mt.c.text, row.code, _MASKED_CODE)))
 
 
 def count_wrong_code(conn: Connection, change_id: int) -> int:

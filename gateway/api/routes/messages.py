@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
@@ -14,6 +16,7 @@ from common.phones import Msisdn, canonical
 from gateway.api.common import Cursor, IdPath, Limit, Page, decode_cursor, page
 from gateway.api.deps import Caller, Gw
 from gateway.api.errors import ApiError, not_found
+from gateway.api.idempotency import Claim, IdempotencyKey, KeyInUse, Replay, in_use
 from gateway.mt_text import DEFAULT_MAX_PARTS, MAX_PARTS_ENV, MtText, mt_text
 from store import admin, outbound
 from store.models import INBOUND_STATUSES, OUTBOUND_STATUSES
@@ -21,6 +24,7 @@ from store.models import INBOUND_STATUSES, OUTBOUND_STATUSES
 router = APIRouter(prefix="/messages", tags=["messages"])
 log = logging.getLogger("smsgw")  # the message log lines, as gateway.app writes them
 
+T = TypeVar("T")
 MAX_BULK = 1000
 MSISDN = r"^\+?[0-9]{3,20}$"  # the `phone` filter of the listing (a lookup, not a send)
 
@@ -118,21 +122,54 @@ def _check_item(to: str, text: str) -> tuple[str, str]:
 
 
 @router.post("", status_code=202, response_model=Queued)
-async def send(req: SendRequest, gw: Gw, actor: Caller) -> Queued:
-    """Queue one MT. It is on disk when this answers; delivery follows."""
-    mt_id = await gw.enqueue(req.to, req.text, priority=req.priority,
-                             schedule_at=req.schedule_at, expires_at=req.expires_at)
-    await gw.store.write(lambda c: actor.record(c, "message", mt_id,
-                                                after=req.model_dump()))
-    return Queued(id=mt_id, status="queued")
+async def send(req: SendRequest, gw: Gw, actor: Caller,
+               idempotency_key: IdempotencyKey = None) -> Any:
+    """Queue one MT. It is on disk when this answers; delivery follows.
+
+    With an `Idempotency-Key` header a retry gets the first answer and queues nothing new
+    (gateway/api/idempotency.py)."""
+    claim = Claim.of(actor, idempotency_key, "POST /messages", req,
+                     gw.settings.idempotency_ttl)
+    now = datetime.now(UTC)
+
+    def run(c: Connection) -> Queued | Replay:
+        if claim is not None and (prior := claim.replay(c, now)) is not None:
+            return prior
+        mt_id = outbound.enqueue_mt(c, dest_addr=req.to, text=req.text,
+                                    priority=req.priority, now=now,
+                                    source_addr=gw.settings.source_addr,
+                                    schedule_at=req.schedule_at, expires_at=req.expires_at)
+        actor.record(c, "message", mt_id, after=req.model_dump())  # commits with the MT
+        answer = Queued(id=mt_id, status="queued")
+        if claim is not None:
+            claim.save(c, 202, answer, now)
+        return answer
+
+    result = await _write(gw, run, idempotency_key)
+    if isinstance(result, Replay):
+        log.info("mt=%s replayed for Idempotency-Key (nothing queued)",
+                 json.loads(result.body).get("id"))
+        return result.response()
+    log.info("mt=%d queued to=%s priority=%d", result.id, req.to, req.priority)
+    gw.dispatcher.wake()
+    return result
+
+
+async def _write(gw: Any, run: Callable[[Connection], T], key: str | None) -> T:
+    try:
+        return await gw.store.write(run)
+    except KeyInUse:
+        raise in_use(key or "") from None
 
 
 @router.post("/bulk", status_code=202, response_model=BulkQueued,
              description=BULK_DESCRIPTION,
              responses={207: {"model": BulkQueued,
                               "description": "some items rejected, the others queued"}})
-async def send_many(req: BulkRequest, gw: Gw, actor: Caller,
-                    response: Response) -> BulkQueued:
+async def send_many(req: BulkRequest, gw: Gw, actor: Caller, response: Response,
+                    idempotency_key: IdempotencyKey = None) -> Any:
+    claim = Claim.of(actor, idempotency_key, "POST /messages/bulk", req,
+                     gw.settings.idempotency_ttl)
     good: list[tuple[int, str, str]] = []
     rejected: list[BulkRejected] = []
     for index, (to, text) in enumerate(req.items()):
@@ -151,29 +188,38 @@ async def send_many(req: BulkRequest, gw: Gw, actor: Caller,
     rows = [{"dest_addr": number, "text": text, "priority": req.priority,
              "schedule_at": req.schedule_at, "expires_at": req.expires_at}
             for _, number, text in good]
+    status_code = 207 if rejected else 202
 
-    def run(c: Connection) -> list[int]:
+    def run(c: Connection) -> BulkQueued | Replay:
+        if claim is not None and (prior := claim.replay(c, now)) is not None:
+            return prior
         new = outbound.enqueue_many(c, rows, now=now, source_addr=gw.settings.source_addr)
         actor.record(c, "message", f"bulk:{new[0]}-{new[-1]}", after={
             "count": len(new), "ids": new, "priority": req.priority,
             "schedule_at": req.schedule_at,
             "rejected": [r.model_dump() for r in rejected]})
-        return new
+        ids: list[int | None] = [None] * (len(good) + len(rejected))
+        for (index, _, _), mt_id in zip(good, new, strict=True):
+            ids[index] = mt_id
+        answer = BulkQueued(ids=ids, queued=len(new), rejected=rejected,
+                            status="partial" if rejected else "queued")
+        if claim is not None:
+            claim.save(c, status_code, answer, now)
+        return answer
 
-    new_ids = await gw.store.write(run)
+    result = await _write(gw, run, idempotency_key)
+    if isinstance(result, Replay):
+        log.info("bulk replayed for Idempotency-Key (nothing queued)")
+        return result.response()
+    new_ids = [i for i in result.ids if i is not None]
     for (_, number, _), mt_id in zip(good, new_ids, strict=True):
         log.info("mt=%d queued to=%s priority=%d (bulk)", mt_id, number, req.priority)
     if rejected:
         log.info("bulk %d-%d: %d queued, %d rejected", new_ids[0], new_ids[-1], len(new_ids),
                  len(rejected))
     gw.dispatcher.wake()
-    ids: list[int | None] = [None] * (len(good) + len(rejected))
-    for (index, _, _), mt_id in zip(good, new_ids, strict=True):
-        ids[index] = mt_id
-    if rejected:
-        response.status_code = 207
-    return BulkQueued(ids=ids, queued=len(new_ids), rejected=rejected,
-                      status="partial" if rejected else "queued")
+    response.status_code = status_code
+    return result
 
 
 @router.get("", response_model=Page)
