@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -19,8 +20,10 @@ from common.phones import InvalidPhoneNumber, canonical
 from gateway.api.errors import ApiError
 from gateway.api.routes import rules as rules_api
 from gateway.console.auth import check_csrf, require
+from gateway.console.i18n import translator
 from gateway.console.pages import Me, Token, back, gw_of, render
 from gateway.console.tryit import try_text
+from store.db import StoreUnavailable
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -100,7 +103,11 @@ async def try_it(request: Request, me: Me, token: Token,
         number = canonical(phone)
     except InvalidPhoneNumber as exc:
         return render(request, "_tryit.html", me, 200, tried=None, try_error=str(exc))
-    result = await try_text(gw_of(request).store, number, text)
+    try:
+        result = await try_text(gw_of(request).store, number, text)
+    except (StoreUnavailable, sa.exc.OperationalError) as exc:  # busy, or cut off at its limit
+        return render(request, "_tryit.html", me, 200, tried=None,
+                      try_error=translator(me.lang)("try_failed", e=str(exc).splitlines()[0]))
     return render(request, "_tryit.html", me, tried=result, try_error=None)
 
 
