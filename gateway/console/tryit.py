@@ -84,7 +84,8 @@ def _values(stmt: Any, multiparams: Any) -> dict[str, Any]:
 
 
 class _WriteLog:
-    """Collects the INSERT / UPDATE / DELETE statements executed on one connection."""
+    """Collects the INSERT / UPDATE / DELETE statements executed on one connection (those
+    that touched no row are dropped from the result: they change nothing)."""
 
     def __init__(self) -> None:
         self.changes: list[Change] = []
@@ -149,6 +150,6 @@ async def try_text(store: Store, phone: str, text: str, *,
                          disposition=disposition_of(outcome),
                          rule=matched.name if matched is not None else None,
                          notices=[(n.to, n.text) for n in outcome.notices],
-                         changes=log.changes)
+                         changes=[ch for ch in log.changes if ch.rows])
 
     return await store.rehearse(run)
