@@ -202,8 +202,11 @@ def list_audit(conn: Connection, *, resource: str | None = None,
 def list_messages(conn: Connection, *, direction: str, phone: str | None = None,
                   status: str | None = None, since: datetime | None = None,
                   until: datetime | None = None, connection: str | None = None,
-                  before_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """One direction's messages, newest first, ids below ``before_id`` (the cursor)."""
+                  broadcast_id: int | None = None, before_id: int | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+    """One direction's messages, newest first, ids below ``before_id`` (the cursor).
+    ``broadcast_id`` selects a broadcast's MTs (MOs belong to none: an MO search finds
+    nothing)."""
     if direction == "out":
         t = outbound_messages
         phone_col, time_col = t.c.dest_addr, t.c.created_at
@@ -223,6 +226,10 @@ def list_messages(conn: Connection, *, direction: str, phone: str | None = None,
         q = q.where(time_col < until)
     if connection is not None:
         q = q.where(t.c.connection == connection)
+    if broadcast_id is not None:
+        if direction != "out":
+            return []
+        q = q.where(t.c.broadcast_id == broadcast_id)
     if before_id is not None:
         q = q.where(t.c.id < before_id)
     rows = conn.execute(q.order_by(t.c.id.desc()).limit(limit))
@@ -306,6 +313,26 @@ def statistics(conn: Connection, *, since: datetime | None = None,
         "by_command": by_command,
         "by_day": [{"day": d, **v} for d, v in sorted(days.items())],
     }
+
+
+def costs(conn: Connection, *, since: datetime | None = None,
+          until: datetime | None = None) -> dict[str, Any]:
+    """What the MTs cost (``cost_millis``, recorded per message when submitted), in 1/1000
+    of the currency unit: ``by_day`` [{day, millis}] (UTC days) and ``by_connection``."""
+    mt = outbound_messages
+    total = sa.func.coalesce(sa.func.sum(mt.c.cost_millis), 0)
+    base = sa.select().select_from(mt).where(mt.c.cost_millis.is_not(None))
+    if since is not None:
+        base = base.where(mt.c.created_at >= since)
+    if until is not None:
+        base = base.where(mt.c.created_at < until)
+    day = sa.func.date(mt.c.created_at)
+    by_day = [{"day": str(d), "millis": int(m)} for d, m in conn.execute(
+        base.add_columns(day, total).group_by(day).order_by(day))]
+    by_conn = {str(c or "-"): int(m) for c, m in conn.execute(
+        base.add_columns(mt.c.connection, total).group_by(mt.c.connection))}
+    return {"by_day": by_day, "by_connection": by_conn,
+            "total_millis": sum(d["millis"] for d in by_day)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -376,7 +376,7 @@ def create_broadcast(
         raise ValueError(f"priority must be 0..3, got {priority}")
     if not text.strip():
         raise ValueError("broadcast text is empty")
-    spec = _normalise_target(target_kind, target)
+    spec = target_spec(target_kind, target)
     return int(conn.execute(broadcasts.insert().values(
         name=name, target_kind=target_kind, target=json.dumps(spec, ensure_ascii=False),
         text=text, priority=priority, schedule_at=schedule_at, status="scheduled",
@@ -384,7 +384,10 @@ def create_broadcast(
     ).returning(broadcasts.c.id)).scalar_one())
 
 
-def _normalise_target(kind: str, target: Any) -> dict[str, Any]:
+def target_spec(kind: str, target: Any) -> dict[str, Any]:
+    """A broadcast target in the shape stored with it (and given to `expand_recipients`):
+    {"group": name}, {"topic": CODE}, {"numbers": [...]} or {filter: [values]}; ValueError
+    says what is missing or unknown."""
     if kind == "group":
         name = target.get("group") if isinstance(target, Mapping) else target
         if not isinstance(name, str) or not name:
@@ -524,7 +527,7 @@ def start_broadcast(conn: Connection, broadcast_id: int, *, now: datetime,
     if not due:
         return None
     everyone = expand_recipients(conn, row.target_kind, json.loads(row.target))
-    opted = _opted_out(conn, [r.phone for r in everyone])
+    opted = opted_out_phones(conn, [r.phone for r in everyone])
     om = outbound_messages
     done = set(conn.execute(sa.select(om.c.dest_addr).where(om.c.broadcast_id == row.id))
                .scalars())
@@ -565,7 +568,8 @@ def finish_broadcast(conn: Connection, broadcast_id: int, *, now: datetime) -> b
     return done.rowcount > 0
 
 
-def _opted_out(conn: Connection, phones: list[str]) -> set[str]:
+def opted_out_phones(conn: Connection, phones: list[str]) -> set[str]:
+    """Which of ``phones`` opted out of everything (STOP / TD): a broadcast skips them."""
     out: set[str] = set()
     for i in range(0, len(phones), 900):  # stay under SQLite's bound-parameter limit
         part = phones[i:i + 900]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from store.db import (
+    SQLITE_BUSY_TIMEOUT_MS,
     WRITE_OPTION,
     StoreUnavailable,
     default_database_url,
@@ -31,6 +33,10 @@ RETRY_MAX_PAUSE = 2.0
 # Reads (API queries, exports) run beside the writer; a few threads are enough, and bounding
 # them keeps a burst of API reads from exhausting the connection pool the writer also uses.
 READ_THREADS = 4
+
+# `rehearse` gives up after this long (waiting for the database's write lock, or running):
+# a preview must never hold up the writer for more.
+REHEARSAL_SECONDS = 2.0
 
 
 class Store:
@@ -124,6 +130,55 @@ class Store:
         try:
             with self.engine.connect() as conn, conn.begin():
                 return fn(conn)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise unavailable(exc) from exc
+            raise
+
+    async def rehearse(self, fn: Callable[[Connection], T], *,
+                       max_seconds: float = REHEARSAL_SECONDS) -> T:
+        """Run ``fn(conn)`` in a transaction that is always rolled back: "what would this do"
+        without doing it (the console's try-it box). Nothing ``fn`` writes is ever committed.
+
+        It runs on a read-pool thread, never in the writer's batch. On SQLite it takes the
+        write lock up front (BEGIN IMMEDIATE, as the writer does: a deferred transaction that
+        writes after the writer committed would fail on its stale snapshot) and both the wait
+        for that lock and the run itself are bounded by ``max_seconds`` (the run is aborted
+        past it), so the writer waits at most that long. On PostgreSQL, row locks taken by
+        ``fn`` are bounded by a statement and lock timeout of the same length.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_pool, self._rehearse_sync, fn,
+                                          max_seconds)
+
+    def _rehearse_sync(self, fn: Callable[[Connection], T], max_seconds: float) -> T:
+        millis = max(1, int(max_seconds * 1000))
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect_name != "sqlite":
+                    with conn.begin() as trans:
+                        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {millis}")
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {millis}")
+                        try:
+                            return fn(conn)
+                        finally:
+                            trans.rollback()
+                raw = conn.connection.driver_connection
+                raw.execute(f"PRAGMA busy_timeout={millis}")
+                deadline = [float("inf")]
+                # Called every 1000 SQLite VM steps: a non-zero answer aborts the statement.
+                raw.set_progress_handler(lambda: int(time.monotonic() > deadline[0]), 1000)
+                try:
+                    writing = conn.execution_options(**{WRITE_OPTION: True})
+                    with writing.begin() as trans:
+                        deadline[0] = time.monotonic() + max_seconds
+                        try:
+                            return fn(writing)
+                        finally:
+                            trans.rollback()
+                finally:
+                    raw.set_progress_handler(None, 0)
+                    raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         except Exception as exc:
             if is_unavailable(exc):
                 raise unavailable(exc) from exc

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Connection
 
 from common.phones import canonical
+from gateway.api.common import decode_cursor, page
 from gateway.api.errors import ApiError
 from gateway.api.routes import accounts as accounts_api
 from gateway.api.routes import broadcasts as broadcasts_api
@@ -39,7 +41,10 @@ from store.domain import accounts as account_repo
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 NAV = ("overview", "messages", "conversations", "orders", "broadcasts", "accounts",
-       "products", "topics", "groups", "data", "statistics", "audit", "phones")
+       "products", "topics", "groups", "rules", "templates", "data", "statistics", "audit",
+       "phones", "users")
+ADMIN_ONLY = frozenset({"users"})  # left out of the navigation of other roles
+PAGE_SIZE = 100  # rows per page on the long lists (messages, accounts, audit)
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -67,14 +72,13 @@ def render(request: Request, name: str, user: User | None, status: int = 200,
     flash = ctx.pop("flash", None)
     if flash is None and q.get("m"):
         flash = translator(lang)(q["m"], id=q.get("id", ""), n=q.get("n", ""))
+    nav = [p for p in NAV if p not in ADMIN_ONLY or (user is not None and user.can("admin"))]
     return TEMPLATES.TemplateResponse(request, name, {
-        "user": user, "t": translator(lang), "lang": lang, "nav": NAV, "flash": flash,
+        "user": user, "t": translator(lang), "lang": lang, "nav": nav, "flash": flash,
         "error": ctx.pop("error", None), **ctx}, status_code=status)
 
 
 def back(path: str, **query: Any) -> RedirectResponse:
-    from urllib.parse import urlencode
-
     qs = urlencode({k: v for k, v in query.items() if v is not None})
     return RedirectResponse(f"{path}?{qs}" if qs else path, status_code=303)
 
@@ -238,19 +242,37 @@ def _time_or_none(raw: str | None) -> datetime | None:
 @router.get("/messages", response_class=HTMLResponse)
 async def messages(request: Request, me: Me, phone: str | None = None,
                    status: str | None = None, direction: str = "out",
-                   since: str | None = None, until: str | None = None) -> HTMLResponse:
+                   since: str | None = None, until: str | None = None,
+                   connection: str | None = None, broadcast: str | None = None,
+                   cursor: str | None = None) -> HTMLResponse:
+    """Search either direction; pages by the API's own cursor (older messages next)."""
     rows: list[dict[str, Any]] = []
     error = None
+    next_cursor = None
+    d = "in" if direction == "in" else "out"
     try:
         p, s, u = _phone_or_none(phone), _time_or_none(since), _time_or_none(until)
-        d = "in" if direction == "in" else "out"
-        rows = await gw_of(request).store.read(lambda c: admin.list_messages(
-            c, direction=d, phone=p, status=status or None, since=s, until=u, limit=200))
+        b = int(broadcast) if broadcast and broadcast.strip() else None
+        before = decode_cursor(f"messages-{d}", cursor)
+        found = await gw_of(request).store.read(lambda c: admin.list_messages(
+            c, direction=d, phone=p, status=status or None, since=s, until=u,
+            connection=connection or None, broadcast_id=b, before_id=before,
+            limit=PAGE_SIZE + 1))
+        paged = page(f"messages-{d}", found, PAGE_SIZE)
+        rows, next_cursor = paged.items, paged.next_cursor
     except ValueError as exc:
         error = str(exc)
-    return render(request, "messages.html", me, page="messages", rows=rows, error=error,
-                  q={"phone": phone or "", "status": status or "", "direction": direction,
-                     "since": since or "", "until": until or ""})
+    except ApiError as exc:
+        error = exc.message
+    q = {"phone": phone or "", "status": status or "", "direction": direction,
+         "since": since or "", "until": until or "", "connection": connection or "",
+         "broadcast": broadcast or ""}
+    conns = [c["name"] for c in await connections_api.list_connections(gw_of(request),
+                                                                       me.actor(request))]
+    return render(request, "messages.html", me, page="messages", rows=rows, error=error, q=q,
+                  next_cursor=next_cursor, connections=conns,
+                  next_query=urlencode({**{k: v for k, v in q.items() if v},
+                                        "cursor": next_cursor or ""}))
 
 
 @router.get("/messages/{message_id}", response_class=HTMLResponse)
@@ -423,9 +445,9 @@ async def broadcast_preview(request: Request, me: Me, token: Token,
 
     def run(c: Connection) -> tuple[int, int]:
         checked = check_target(c, target_kind, _target(target_kind, target))
-        spec = sn._normalise_target(target_kind, checked)  # the same shape create_broadcast stores
+        spec = sn.target_spec(target_kind, checked)  # the same shape create_broadcast stores
         found = sn.expand_recipients(c, target_kind, spec)
-        return len(found), len(sn._opted_out(c, [r.phone for r in found]))
+        return len(found), len(sn.opted_out_phones(c, [r.phone for r in found]))
 
     try:
         parts = count_parts(mt_text(text)) if text.strip() else 0
@@ -488,13 +510,23 @@ def csv_download(rows: list[dict[str, Any]], columns: list[str], filename: str) 
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+async def _accounts_page(request: Request, me: User, q: str | None, cursor: str | None,
+                         limit: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of accounts and the cursor of the next (the API's own listing)."""
+    found = await accounts_api.list_accounts(gw_of(request), me.actor(request), limit=limit,
+                                             cursor=cursor, role=None, route=None, active=None,
+                                             sms_ordering=None, phone=None, q=q or None)
+    return found.items, found.next_cursor
+
+
 async def _list(request: Request, me: User, kind: str, q: str | None) -> list[dict[str, Any]]:
     gw, actor = gw_of(request), me.actor(request)
-    if kind == "accounts":
-        found = await accounts_api.list_accounts(gw, actor, limit=500, cursor=None, role=None,
-                                                 route=None, active=None, sms_ordering=None,
-                                                 phone=None, q=q or None)
-        return found.items
+    if kind == "accounts":  # everything, for the CSV export: page through like a client
+        rows, cursor = await _accounts_page(request, me, q, None, 500)
+        while cursor:
+            more, cursor = await _accounts_page(request, me, q, cursor, 500)
+            rows += more
+        return rows
     rows: list[dict[str, Any]]
     if kind == "products":
         rows = await products_api.list_products(gw, actor, active=None)
@@ -536,9 +568,10 @@ async def import_accounts(request: Request, me: Me, token: Token,
         report = await accounts_api.import_csv(raw, gw_of(request), me.actor(request))
     except ApiError as exc:
         return render(request, "error.html", me, exc.status, error=exc.message)
-    rows = await _list(request, me, "accounts", None)
+    rows, next_cursor = await _accounts_page(request, me, None, None)
     return render(request, "list.html", me, page="accounts", kind="accounts", rows=rows,
-                  columns=LIST_COLUMNS["accounts"], q="", report=report)
+                  columns=LIST_COLUMNS["accounts"], q="", report=report,
+                  editable=EDIT_KEYS["accounts"], next_cursor=next_cursor)
 
 
 @router.get("/data", response_class=HTMLResponse, response_model=None)
@@ -564,8 +597,10 @@ async def data(request: Request, me: Me, kind: str = "sales", since: str | None 
 
 @router.get("/statistics", response_class=HTMLResponse)
 async def statistics(request: Request, me: Me) -> HTMLResponse:
-    stats = await gw_of(request).store.read(lambda c: admin.statistics(c))
+    stats, cost = await gw_of(request).store.read(
+        lambda c: (admin.statistics(c), admin.costs(c)))
     t = translator(me.lang)
+    cost_days = cost["by_day"][-30:]
     days = stats["by_day"][-30:]
     by_day = charts.line_chart([d["day"] for d in days] or [""],
                                {t("mo"): [d["in"] for d in days] or [0],
@@ -576,13 +611,28 @@ async def statistics(request: Request, me: Me) -> HTMLResponse:
                   by_day=by_day,
                   by_connection=charts.bar_chart(conn_items, title=t("by_connection")),
                   by_command=charts.bar_chart(sorted(stats["by_command"].items()),
-                                              title=t("by_command")))
+                                              title=t("by_command")),
+                  cost=cost,
+                  cost_by_day=charts.line_chart(
+                      [d["day"] for d in cost_days] or [""],
+                      {t("cost"): [d["millis"] for d in cost_days] or [0]},
+                      title=t("cost_by_day"), unit=charts.money),
+                  cost_by_connection=charts.bar_chart(
+                      sorted(cost["by_connection"].items()), title=t("cost_by_connection"),
+                      unit=charts.money))
 
 
-@router.get("/audit", response_class=HTMLResponse)
-async def audit(request: Request, me: Me) -> HTMLResponse:
-    rows = await gw_of(request).store.read(lambda c: admin.list_audit(c, limit=200))
-    return render(request, "audit.html", me, page="audit", rows=rows)
+@router.get("/audit", response_class=HTMLResponse, response_model=None)
+async def audit(request: Request, me: Me, cursor: str | None = None) -> Response:
+    try:
+        before = decode_cursor("audit", cursor)
+    except ApiError as exc:
+        return render(request, "error.html", me, exc.status, error=exc.message)
+    found = await gw_of(request).store.read(lambda c: admin.list_audit(
+        c, before_id=before, limit=PAGE_SIZE + 1))
+    paged = page("audit", found, PAGE_SIZE)
+    return render(request, "audit.html", me, page="audit", rows=paged.items,
+                  next_cursor=paged.next_cursor)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -616,11 +666,25 @@ async def phone_send(request: Request, me: Me, token: Token,
     return back("/ui/phones", phone=phone)
 
 
+# The column that names a row in its edit page's path (gateway/console/edit_pages.py).
+EDIT_KEYS = {"accounts": "id", "products": "code", "topics": "code"}
+
+
 @router.get("/{kind}", response_class=HTMLResponse, response_model=None)
-async def list_page(request: Request, me: Me, kind: str, q: str | None = None) -> Response:
+async def list_page(request: Request, me: Me, kind: str, q: str | None = None,
+                    cursor: str | None = None) -> Response:
     if kind not in LIST_COLUMNS:
         return render(request, "error.html", me, 404, error=f"no page {kind}")
-    rows = await _list(request, me, kind, q)
+    next_cursor = None
+    if kind == "accounts":
+        try:
+            rows, next_cursor = await _accounts_page(request, me, q, cursor)
+        except ApiError as exc:
+            return render(request, "error.html", me, exc.status, error=exc.message)
+    else:
+        rows = await _list(request, me, kind, q)
     return render(request, "list.html", me, page=kind, kind=kind, rows=rows,
-                  columns=LIST_COLUMNS[kind], q=q or "", report=None)
+                  columns=LIST_COLUMNS[kind], q=q or "", report=None,
+                  editable=EDIT_KEYS.get(kind) if me.can("operator") else None,
+                  next_cursor=next_cursor)
 

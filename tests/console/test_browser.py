@@ -196,6 +196,40 @@ async def test_csv_import_reports_bad_rows(gw: Gateway, login: Any, tmp_path: Pa
     assert s.problems == []
 
 
+async def test_try_it_rule_errors_and_users_page(gw: Gateway, login: Any) -> None:
+    s = await login("admin")
+    orders_before = await gw.store.read(lambda c: c.exec_driver_sql(
+        "SELECT count(*) FROM orders").scalar())
+    await s.goto("/ui/rules")
+    await s.page.fill("#try-form input[name=phone]", RETAILER)
+    await s.page.fill("#try-form input[name=text]", "ORD 123456 1001*3")
+    await s.page.click("#try-btn")  # htmx: the answer appears without leaving the page
+    await s.page.wait_for_selector("#tried")
+    assert re.search(r"Order \d+", await s.page.inner_text("#tried .reply"))
+    assert "insert orders" in await s.page.inner_text("#tried .changes")
+    await s.shot("rules")
+    assert await gw.store.read(lambda c: c.exec_driver_sql(
+        "SELECT count(*) FROM orders").scalar()) == orders_before
+    # A rule the engine refuses: its message is shown in the form, what was typed is kept.
+    await s.page.fill("#rule-form input[name=name]", "night-line")
+    await s.page.fill("#rule-form input[name=argument]", "Closed")
+    await s.page.fill("#rule-form input[name=window_start]", "22:00")
+    await s.page.click("#save-rule")
+    await s.page.wait_for_selector("#error")
+    assert "window" in await s.page.inner_text("#error")
+    assert await s.page.input_value("#rule-form input[name=name]") == "night-line"
+    s.problems = [p for p in s.problems if "422" not in p]  # the refused form's answer
+    # Users: add one; the generated password is shown once.
+    await s.goto("/ui/users")
+    await s.page.fill("#add-user input[name=username]", "zhang.wei")
+    await s.page.click("#add-user-btn")
+    await s.page.wait_for_selector("#new-password")
+    assert len((await s.page.inner_text("#new-password code")).strip()) >= 10
+    await s.goto("/ui/users")
+    await s.shot("users")
+    assert s.problems == [], s.problems
+
+
 async def test_every_page_renders_without_console_errors(gw: Gateway, login: Any) -> None:
     from gateway.console.pages import NAV
 
