@@ -98,9 +98,10 @@ def by_keyword(conn: Connection, keyword: str) -> Row | None:
 
 
 def live_keywords(conn: Connection) -> list[Row]:
-    """Engagements a keyword can still reach (running or paused), longest keyword first."""
+    """Polls and surveys a keyword reaches (a closed one answers that it is closed), longest
+    keyword first."""
     rows = conn.execute(sa.select(engagements).where(
-        E.status.in_(("running", "paused")), E.kind != "campaign")).all()
+        E.status != "draft", E.kind != "campaign")).all()
     return sorted(rows, key=lambda r: -len(r.keyword))
 
 
@@ -189,7 +190,7 @@ def open_questions(conn: Connection, phone: str, *, now: datetime
     open session, or no session yet while the phone was sent the question."""
     running = conn.execute(sa.select(engagements).where(
         E.status == "running", E.kind != "campaign",
-        sa.or_(E.closes_at.is_(None), E.closes_at > now))).all()
+        sa.or_(E.closes_at.is_(None), E.closes_at > now)).order_by(E.id)).all()
     out: list[tuple[Row, Row | None]] = []
     for eng in running:
         s = session(conn, eng.id, phone)

@@ -31,7 +31,8 @@ def opening(spec: PollSpec | SurveySpec, lang: str) -> str:
     if isinstance(spec, PollSpec):
         return question_text(spec.as_question(), lang)
     first = question_text(spec.questions[0], lang)
-    return f"{pick(spec.intro, lang)} {first}" if spec.intro else first
+    sep = "" if lang == "zh" else " "
+    return f"{pick(spec.intro, lang)}{sep}{first}" if spec.intro else first
 
 
 def option_label(spec: PollSpec, choice: int, lang: str) -> str:
