@@ -230,3 +230,43 @@ async def test_survey_timeout_and_two_open_questions(gw: Gateway) -> None:
         assert await send(gw, phone, "QUICK 1") == "QUICK is paused; please try again later."
         r = await http.post(f"/surveys/{survey['id']}/pause")
         assert r.status_code == 409, r.text
+
+
+async def test_campaign_reports_its_effect(gw: Gateway) -> None:
+    """A campaign to a list: sent, delivered, replied, response rate, opt-outs, cost."""
+    to = PHONES[3:6]
+    http = await api(gw)
+    async with http:
+        bad = await http.post("/polls", json={"name": "x", "keyword": "BAL", "open_to_all": True,
+                                              "poll": POLL})
+        assert bad.status_code == 422 and "protocol command" in bad.text, bad.text
+        bad = await http.post("/campaigns", json={"name": "x", "text": "hi",
+                                                  "target_kind": "group", "target": "nope"})
+        assert bad.status_code == 422 and "no group 'nope'" in bad.text, bad.text
+        campaign = await ok(await http.post("/campaigns", json={
+            "name": "Spring promo", "goal": "orders of 1005", "text": "1005 on offer this week",
+            "target_kind": "list", "target": to, "reply_window_minutes": 60}), 201)
+        cid = campaign["id"]
+        started_ = await ok(await http.post(f"/campaigns/{cid}/start"))
+        assert started_["broadcast_id"] is not None and started_["closes_at"] is not None
+        for phone in to:
+            await gw.simulator.wait_for_inbox(phone, 1, timeout=10)
+        assert (await send(gw, to[0], "hello")).startswith("ERR E01")  # a reply, counted
+        assert "Unsubscribed" in await send(gw, to[1], "STOP")
+
+        async def delivered() -> bool:
+            r = await http.get(f"/campaigns/{cid}/results")
+            return bool(r.json()["effect"]["delivered"] == 3)
+
+        await wait_until(delivered)
+        effect = (await ok(await http.get(f"/campaigns/{cid}/results")))["effect"]
+        assert {k: effect[k] for k in ("recipients", "sent", "delivered", "failed", "replied",
+                                       "opt_outs_caused")} == {
+            "recipients": 3, "sent": 3, "delivered": 3, "failed": 0, "replied": 2,
+            "opt_outs_caused": 1}
+        assert effect["response_rate"] == round(2 / 3, 4)
+        assert isinstance(effect["cost_millis"], int)
+        assert sum(h.get("delivered", 0) for h in effect["timeline"]) == 3
+        assert (await http.post(f"/campaigns/{cid}/pause")).status_code == 200
+        assert (await http.post(f"/campaigns/{cid}/close")).json()["status"] == "closed"
+        assert (await http.post(f"/campaigns/{cid}/start")).status_code == 409
