@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from commands.pins import hash_pin
 from common.phones import canonical
+from store import engagement as engagement_store
 from store.domain import accounts
 from store.domain import products as product_repo
 from store.models import products, topics
@@ -42,6 +43,41 @@ TOPICS: list[tuple[str, str, str, bool]] = [
 ]
 
 ROUTE = "KM-01"
+
+# A retailer satisfaction poll and a weekly stock survey, open to anyone who texts the
+# keyword (`smsgw phone`: SAT, then 1; STOCK, then three answers). Shapes:
+# commands/engagement/spec.py.
+ENGAGEMENTS: list[dict[str, Any]] = [
+    {"kind": "poll", "keyword": "SAT", "name": "Retailer satisfaction / 零售户满意度",
+     "goal": "How retailers rate our delivery service", "config": {
+         "question": {"zh": "您对我们的配送服务满意吗？",
+                      "en": "How satisfied are you with our delivery service?"},
+         "options": [
+             {"label": {"zh": "满意", "en": "Satisfied"},
+              "keywords": ["GOOD", "SATISFIED", "MY", "好"]},
+             {"label": {"zh": "一般", "en": "Average"},
+              "keywords": ["OK", "AVERAGE", "YB"]},
+             {"label": {"zh": "不满意", "en": "Unhappy"},
+              "keywords": ["BAD", "UNHAPPY", "BMY", "差"]},
+         ],
+         "counts": "last", "confirm": True}},
+    {"kind": "survey", "keyword": "STOCK", "name": "Weekly stock / 每周库存",
+     "goal": "Stock on hand and restocking needs, every week", "config": {
+         "intro": {"zh": "每周库存调查，共3题。", "en": "Weekly stock survey, 3 questions."},
+         "questions": [
+             {"id": "cartons_1001", "type": "number", "min": 0, "max": 500,
+              "text": {"zh": "中华(硬)1001还有几条？", "en": "Cartons of 1001 on hand?"}},
+             {"id": "restock", "type": "yesno",
+              "text": {"zh": "本周需要补货吗？", "en": "Do you need a delivery this week?"}},
+             {"id": "best_seller", "type": "choice",
+              "text": {"zh": "本周卖得最好的是？", "en": "Best seller this week?"},
+              "options": [{"label": "1001", "keywords": ["中华", "ZH"]},
+                          {"label": "1002", "keywords": ["玉溪", "YX"]},
+                          {"label": "1003", "keywords": ["红塔山", "HTS"]}]},
+         ],
+         "final": {"zh": "谢谢！下周再见。", "en": "Thank you! See you next week."},
+         "timeout_minutes": 1440}},
+]
 
 
 def _accounts(now: datetime) -> list[dict[str, Any]]:
@@ -80,7 +116,7 @@ def _accounts(now: datetime) -> list[dict[str, Any]]:
 def load_demo_data(conn: Connection, *, now: datetime) -> dict[str, Any]:
     """Load the demo rows missing from the database; returns a print-friendly summary:
     {"created": {...counts}, "products": [...], "accounts": [...], "topics": [...]}."""
-    created = {"products": 0, "accounts": 0, "topics": 0}
+    created = {"products": 0, "accounts": 0, "topics": 0, "engagements": 0}
 
     have = set(conn.execute(sa.select(products.c.code)).scalars())
     for code, zh, en, price, cost, max_qty, stock, active in PRODUCTS:
@@ -119,6 +155,12 @@ def load_demo_data(conn: Connection, *, now: datetime) -> dict[str, Any]:
             "phone": spec["phone"] or "(not registered)", "pin": pin,
         })
 
+    for spec in ENGAGEMENTS:
+        if engagement_store.by_keyword(conn, spec["keyword"]) is None:
+            eid = engagement_store.create(conn, lang="zh", now=now, open_to_all=True, **spec)
+            engagement_store.update(conn, eid, now=now, status="running", started_at=now)
+            created["engagements"] += 1
+
     return {
         "created": created,
         "products": [f"{c} {zh} / {en} {p / 100:.2f}{'' if a else ' (inactive)'}"
@@ -126,4 +168,6 @@ def load_demo_data(conn: Connection, *, now: datetime) -> dict[str, Any]:
         "accounts": summary_accounts,
         "topics": [f"{c} {zh} / {en}{'' if pub else ' (registered only)'}"
                    for c, zh, en, pub in TOPICS],
+        "engagements": [f"{e['keyword']}: {e['kind']} {e['name']} (text {e['keyword']} "
+                        "to answer)" for e in ENGAGEMENTS],
     }

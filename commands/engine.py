@@ -16,6 +16,7 @@ from datetime import date
 from commands import handlers
 from commands.clock import local_time
 from commands.context import Context, Outcome
+from commands.engagement import replies as engagement_replies
 from commands.help import help_reply
 from commands.normalize import normalize
 from commands.parse import parse, render_parse_error
@@ -78,6 +79,10 @@ def process(ctx: Context, prepared: Prepared, rules: RuleSet) -> Outcome:
             rest = _arguments(prepared, rule)
             result = parse(f"{rule.argument} {rest}".strip(), today=ctx.today)
             ctx.lang = result.lang if isinstance(result, ParseError) else prepared.lang
+    # Hook (issue 13): a reply to an open poll / survey question, or a STOP ending them.
+    engaged = engagement_replies.route(ctx, result, prepared.normalised)
+    if engaged is not None:
+        return engaged
     if isinstance(result, ParseError):
         return Outcome(render_parse_error(result), result.lang, None, result.code)
     if result.command == "HELP":

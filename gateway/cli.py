@@ -288,9 +288,13 @@ def format_demo_summary(summary: dict[str, Any]) -> str:
               for a in summary.get("accounts", [])]
     lines.append("topics:")
     lines += [f"  {t}" for t in summary.get("topics", [])]
+    if summary.get("engagements"):
+        lines.append("poll and survey (results: GET /polls/{id}/results, /surveys/{id}/results):")
+        lines += [f"  {e}" for e in summary["engagements"]]
     lines += [
         "Try it with `smsgw up` running:",
         "  smsgw phone 8613800000001    then type  ORD 123456 1001*5 1002*2   or  余额",
+        "                               or  SAT  then  1   (poll);  STOCK  then 3 answers",
     ]
     return "\n".join(lines)
 

@@ -577,6 +577,80 @@ broadcasts = Table(
     CheckConstraint(_in("target_kind", BROADCAST_TARGETS), name="target_kind"),
 )
 
+# -- engagement: campaigns, polls, surveys (migration 0015) ------------------------------------
+
+ENGAGEMENT_KINDS = ("campaign", "poll", "survey")
+ENGAGEMENT_STATUSES = ("draft", "running", "paused", "closed")
+# open: waiting for (more) answers; done: survey finished; timed_out: silent past the
+# timeout; closed: the engagement closed or the phone opted out while it was open.
+ENGAGEMENT_SESSION_STATUSES = ("open", "done", "timed_out", "closed")
+
+engagements = Table(
+    "engagements",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    # What a phone texts to join (open poll/survey) or to name the question it answers.
+    Column("keyword", String(32), nullable=False, unique=True),
+    Column("open_to_all", Boolean, nullable=False, server_default=sa.false()),
+    Column("goal", Text, nullable=True),
+    Column("lang", String(2), nullable=False),
+    Column("config", Text, nullable=False),  # JSON: commands.engagement.spec
+    Column("text", Text, nullable=True),  # a campaign's message
+    Column("target_kind", String(16), nullable=True),
+    Column("target", Text, nullable=True),  # JSON, as a broadcast's
+    Column("broadcast_id", BigId, ForeignKey("broadcasts.id"), nullable=True),
+    Column("reply_window_minutes", Integer, nullable=True),
+    Column("created_by", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("closes_at", UTCDateTime, nullable=True),  # end of the reply window
+    Column("closed_at", UTCDateTime, nullable=True),
+    CheckConstraint(_in("kind", ENGAGEMENT_KINDS), name="kind"),
+    CheckConstraint(_in("status", ENGAGEMENT_STATUSES), name="status"),
+)
+
+# One phone's state in one poll or survey: survives restarts, one row per (engagement, phone).
+engagement_sessions = Table(
+    "engagement_sessions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("engagement_id", BigId, ForeignKey("engagements.id"), nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("step", Integer, nullable=False, server_default="0"),  # next question (0-based)
+    Column("choice", Integer, nullable=True),  # a poll's counted option; 0 = free text
+    Column("answers", Text, nullable=False, server_default="{}"),  # JSON {question id: value}
+    Column("lang", String(2), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    CheckConstraint(_in("status", ENGAGEMENT_SESSION_STATUSES), name="status"),
+    UniqueConstraint("engagement_id", "phone"),
+    Index(None, "phone", "status"),
+)
+
+# Every reply routed to an engagement, accepted or re-asked, with its MO: the timeline and
+# the evidence that each MO counted once.
+engagement_replies = Table(
+    "engagement_replies",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("engagement_id", BigId, ForeignKey("engagements.id"), nullable=False),
+    Column("phone", String(32), nullable=False),
+    Column("mo_id", BigId, ForeignKey("inbound_messages.id"), nullable=True),
+    Column("step", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("value", Text, nullable=True),  # JSON; NULL when refused
+    Column("accepted", Boolean, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "engagement_id", "at"),
+)
+
 # The last slot each scheduled job ran for, so a restart neither skips nor repeats a run.
 job_runs = Table(
     "job_runs",

@@ -16,6 +16,7 @@ from gateway.api.routes import (
     broadcasts,
     connections,
     data,
+    engagement,
     events,
     groups,
     health,
@@ -49,7 +50,7 @@ get 429 for a while. Every change is recorded in `/audit-log`.
 # Routers whose every operation needs a key (reads: viewer, changes: operator; the API-key
 # operations check admin themselves).
 PROTECTED = (messages, broadcasts, events, accounts, products, topics, groups, rules,
-             templates, connections, orders, data, stats, api_keys)
+             templates, connections, orders, data, stats, api_keys, engagement)
 
 
 def create_app(gateway: Gateway) -> FastAPI:

@@ -93,9 +93,10 @@ def test_demo_phones_are_canonical_whatever_the_default_country(
 def test_demo_data_idempotent_and_usable(conn: Connection) -> None:
     now = datetime(2025, 1, 6, 4, 0, tzinfo=UTC)
     summary = load_demo_data(conn, now=now)
-    assert summary["created"] == {"products": 11, "accounts": 7, "topics": 3}
+    assert summary["created"] == {"products": 11, "accounts": 7, "topics": 3,
+                                  "engagements": 2}
     assert load_demo_data(conn, now=now)["created"] == {"products": 0, "accounts": 0,
-                                                        "topics": 0}
+                                                        "topics": 0, "engagements": 0}
     assert conn.execute(sa.select(sa.func.count()).select_from(products)).scalar() == 11
     assert set(conn.execute(sa.select(topics.c.code)).scalars()) == {"OUTAGE", "BILL", "PROMO"}
     r1 = accounts.by_phone(conn, "8613800000001")

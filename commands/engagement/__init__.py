@@ -1,0 +1,1 @@
+"""Campaigns, polls and short surveys by SMS (issue 13): specs, answers, reply routing."""
