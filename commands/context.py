@@ -27,6 +27,8 @@ class Context:
     # (stored hash, new hash) when the right PIN was checked against an old-format hash:
     # written by the PIN check in this transaction (commands.pins.PinCheck.rehash).
     pin_rehash: tuple[str, str] | None = None
+    # The service number the MO was sent to (gateway/numbers.py), when several are run.
+    number: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

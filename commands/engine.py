@@ -20,7 +20,15 @@ from commands.help import help_reply
 from commands.normalize import normalize
 from commands.parse import parse, render_parse_error
 from commands.parsed import Parsed, ParseError
-from commands.rules import Rule, RuleSet, apply_tag, record_forward, rule_reply, sender_profile
+from commands.rules import (
+    Rule,
+    RuleSet,
+    apply_tag,
+    record_forward,
+    record_webhook,
+    rule_reply,
+    sender_profile,
+)
 
 # Commands that change nothing: a redelivery of one is simply answered again (afresh), since
 # the earlier answer may be stale (BAL, then REG, then BAL again).
@@ -67,7 +75,8 @@ def prepare(text: str, today: date) -> Prepared:
 def process(ctx: Context, prepared: Prepared, rules: RuleSet) -> Outcome:
     role, groups = sender_profile(ctx.conn, ctx.phone)
     rule = rules.match(text_normalised=prepared.normalised, keyword=prepared.keyword,
-                       role=role, groups=groups, local_time=local_time(ctx.now))
+                       role=role, groups=groups, local_time=local_time(ctx.now),
+                       number=ctx.number)
     result = prepared.result
     ctx.lang = result.lang
     if rule is not None:
@@ -106,6 +115,11 @@ def _apply_rule(ctx: Context, prepared: Prepared, rule: Rule) -> Outcome | None:
         if ctx.mo_id is not None:
             record_forward(ctx.conn, ctx.mo_id, rule.argument, ctx.now)
         return Outcome(None, ctx.lang, f"FORWARD:{rule.argument}")
+    if rule.action == "webhook":
+        if ctx.mo_id is not None:
+            record_webhook(ctx.conn, ctx.mo_id, rule.argument, phone=ctx.phone,
+                           text=prepared.text, now=ctx.now)
+        return Outcome(None, ctx.lang, f"FORWARD:webhook:{rule.argument}")
     if rule.action == "tag":
         apply_tag(ctx.conn, ctx.phone, rule.argument, ctx.now)
     return None

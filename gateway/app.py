@@ -12,6 +12,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.engine import Connection
+
 from commands import pins
 from commands.guards import RateLimiter
 from commands.rules import RuleCache, default_rules_path, seed_from_yaml
@@ -29,7 +31,8 @@ from gateway.receipt_sweep import ReceiptSweep
 from gateway.routing import specs_from_settings
 from gateway.smpp.session import SessionConfig
 from gateway.smpp_server import UpstreamServer
-from store import outbound
+from gateway.webhooks.worker import WebhookWorker
+from store import outbound, webhooks
 from store.store import Store
 
 log = logging.getLogger("smsgw")
@@ -49,6 +52,7 @@ class Gateway:
         self.api_port: int | None = None
         self.notices: NoticeService | None = None
         self.receipt_sweep: ReceiptSweep | None = None
+        self.webhooks: WebhookWorker | None = None
         self.draining = False  # set by stop(): /readyz answers 503 from then on
 
     async def start(self, *, api: bool = True) -> None:
@@ -116,8 +120,21 @@ class Gateway:
             unmatched_age=s.receipt_unmatched_age,
             on_matched=lambda: self.inbound.on_upstream_owed())
         self.receipt_sweep.start()
+        await self._start_webhooks()
         if api:
             await self._start_api()
+
+    async def _start_webhooks(self) -> None:
+        assert self.store is not None
+        s = self.settings
+        secret = s.webhook_secret or await self.store.write(webhooks.default_secret)
+        self.webhooks = WebhookWorker(
+            self.store, instance=s.instance, default_secret=secret,
+            max_attempts=s.webhook_max_attempts, backoff_min=s.webhook_backoff_min,
+            backoff_max=s.webhook_backoff_max, timeout=s.webhook_timeout,
+            concurrency=s.webhook_concurrency, poll_interval=s.webhook_poll_interval,
+            on_enqueued=self.dispatcher.wake)
+        self.webhooks.start()
 
     async def _open_pin_key(self) -> None:
         assert self.store is not None
@@ -168,12 +185,21 @@ class Gateway:
 
     async def enqueue(self, to: str, text: str, *, priority: int = 2,
                       schedule_at: datetime | None = None,
-                      expires_at: datetime | None = None) -> int:
+                      expires_at: datetime | None = None, callback_url: str | None = None,
+                      api_key_id: int | None = None) -> int:
+        """Queue one MT. ``callback_url`` (else the API key's default) is owed its final
+        state; set in the enqueue's own transaction, so no state can slip by."""
         assert self.store is not None
-        mt_id = await self.store.write(lambda c: outbound.enqueue_mt(
-            c, dest_addr=to, text=text, priority=priority, now=datetime.now(UTC),
-            source_addr=self.settings.source_addr, schedule_at=schedule_at,
-            expires_at=expires_at))
+
+        def run(c: Connection) -> int:
+            mt_id = outbound.enqueue_mt(
+                c, dest_addr=to, text=text, priority=priority, now=datetime.now(UTC),
+                source_addr=self.settings.source_addr, schedule_at=schedule_at,
+                expires_at=expires_at)
+            webhooks.set_callback(c, mt_id, callback_url or webhooks.key_callback(c, api_key_id))
+            return mt_id
+
+        mt_id = await self.store.write(run)
         log.info("mt=%d queued to=%s priority=%d", mt_id, to, priority)
         self.dispatcher.wake()
         return mt_id
@@ -194,6 +220,8 @@ class Gateway:
             await self.receipt_sweep.stop()
         if self.notices is not None:
             await self.notices.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         if hasattr(self, "dispatcher"):
             await self.dispatcher.stop(grace=self.settings.drain_timeout)
         for client in getattr(self, "clients", []):

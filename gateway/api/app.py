@@ -26,6 +26,7 @@ from gateway.api.routes import (
     stats,
     templates,
     topics,
+    webhooks,
 )
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ get 429 for a while. Every change is recorded in `/audit-log`.
 # Routers whose every operation needs a key (reads: viewer, changes: operator; the API-key
 # operations check admin themselves).
 PROTECTED = (messages, broadcasts, events, accounts, products, topics, groups, rules,
-             templates, connections, orders, data, stats, api_keys)
+             templates, connections, orders, data, stats, api_keys, webhooks)
 
 
 def create_app(gateway: Gateway) -> FastAPI:
