@@ -20,8 +20,10 @@ from commands.rules import RuleCache, default_rules_path, seed_from_yaml
 from common.phones import default_country
 from gateway.auth_throttle import AuthLimits
 from gateway.config import Settings
+from gateway.connectors import Connector
+from gateway.connectors.registry import ConnectorContext
+from gateway.connectors.registry import build as build_connector
 from gateway.dispatcher import Dispatcher
-from gateway.esme import EsmeClient, SmscEndpoint
 from gateway.http_server import EmbeddedHttpServer
 from gateway.inbound import InboundHandler
 from gateway.mo_acks import AckTracker
@@ -43,8 +45,8 @@ class Gateway:
         self.settings = settings
         self.store: Store | None = None
         self.simulator = None
-        self.client: EsmeClient
-        self.clients: list[EsmeClient] = []
+        self.client: Connector
+        self.clients: list[Connector] = []
         self.dispatcher: Dispatcher
         self.inbound: InboundHandler
         self._api: EmbeddedHttpServer | None = None
@@ -86,15 +88,9 @@ class Gateway:
                                instance=s.instance)
         self.inbound = InboundHandler(self.store, self.processor, acks=self.acks,
                                       identity_hours=s.mo_identity_hours)
-        self.clients = [EsmeClient(
-            SmscEndpoint(sp.name, sp.host or "127.0.0.1", sp.port, sp.system_id, sp.password,
-                         sp.system_type),
-            self.inbound.on_deliver_sm,
-            session_config=SessionConfig(
-                window=sp.window, response_timeout=s.response_timeout,
-                enquire_link_interval=s.enquire_link_interval,
-                enquire_link_timeout=s.enquire_link_timeout, max_pdu_length=s.max_pdu_length),
-            reconnect_min=s.reconnect_min, reconnect_max=s.reconnect_max) for sp in specs]
+        # One connector per connection, of its kind (smpp, http, or a plug-in's).
+        ctx = ConnectorContext(inbound=self.inbound, settings=s)
+        self.clients = [build_connector(sp, ctx) for sp in specs]
         self.client = self.clients[0]  # the first connection (readiness, single-bind callers)
         self.dispatcher = Dispatcher(self.store, list(zip(specs, self.clients, strict=True)),
                                      instance=s.instance, source_addr=s.source_addr,

@@ -15,6 +15,7 @@ from gateway.api.routes import (
     api_keys,
     broadcasts,
     connections,
+    connector_inbound,
     data,
     events,
     groups,
@@ -59,6 +60,8 @@ def create_app(gateway: Gateway) -> FastAPI:
                   docs_url=None, redoc_url=None)
     app.state.gateway = gateway
     app.include_router(health.router)
+    # Providers push receipts and MOs with their connector's own token, not an API key.
+    app.include_router(connector_inbound.router, responses=errors.COMMON_RESPONSES)
     for module in PROTECTED:
         app.include_router(module.router, dependencies=[Depends(authorized)],
                            responses=errors.COMMON_RESPONSES)
