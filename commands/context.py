@@ -29,6 +29,8 @@ class Context:
     pin_rehash: tuple[str, str] | None = None
     # The service number the MO was sent to (gateway/numbers.py), when several are run.
     number: str | None = None
+    number_commands: frozenset[str] | None = None  # built-ins enabled there; None: all
+    number_lang: str | None = None  # its language for a text not understood
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ writer transaction:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from commands import handlers
@@ -87,7 +87,14 @@ def process(ctx: Context, prepared: Prepared, rules: RuleSet) -> Outcome:
             rest = _arguments(prepared, rule)
             result = parse(f"{rule.argument} {rest}".strip(), today=ctx.today)
             ctx.lang = result.lang if isinstance(result, ParseError) else prepared.lang
+    if (isinstance(result, Parsed) and ctx.number_commands is not None
+            and result.command not in ctx.number_commands):
+        # Not offered on this service number (gateway/numbers.py): as if unknown there.
+        result = ParseError("E01", result.lang, None, "err_unknown_command",
+                            {"word": prepared.keyword or result.command})
     if isinstance(result, ParseError):
+        if result.code == "E01" and ctx.number_lang is not None:
+            result = replace(result, lang=ctx.number_lang)
         return Outcome(render_parse_error(result), result.lang, None, result.code)
     if result.command == "HELP":
         return help_reply(ctx, result)

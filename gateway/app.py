@@ -29,6 +29,7 @@ from gateway.inbound import InboundHandler
 from gateway.mo_acks import AckTracker
 from gateway.mo_processor import MoProcessor
 from gateway.notices.service import NoticeService
+from gateway.numbers import load_numbers
 from gateway.receipt_sweep import ReceiptSweep
 from gateway.routing import specs_from_settings
 from gateway.smpp.session import SessionConfig
@@ -83,7 +84,9 @@ class Gateway:
         self.processor = MoProcessor(self.store, source_addr=s.source_addr, rules=self.rules,
                                      rate_limiter=RateLimiter(s.rate_limit_messages,
                                                               s.rate_limit_seconds),
-                                     reassembly_timeout=s.reassembly_timeout)
+                                     reassembly_timeout=s.reassembly_timeout,
+                                     numbers=load_numbers(s.numbers_file)
+                                     if s.numbers_file else None)
         self.acks = AckTracker(self.store, peer_timeout=s.smsc_response_timeout,
                                instance=s.instance)
         self.inbound = InboundHandler(self.store, self.processor, acks=self.acks,

@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     scheduler_tick: float = Field(default=30.0, gt=0)
 
+    # Several service numbers / sub-codes, each with its keywords and language (YAML,
+    # gateway/numbers.py); unset = the one number source_addr.
+    numbers_file: str | None = None
+
     # Webhooks (gateway/webhooks/, docs/webhooks.md). Callbacks without a subscription (a
     # message's callback_url) are signed with webhook_secret; unset, a secret made at first
     # start and kept in the database (GET /webhooks/default-secret). A delivery is tried

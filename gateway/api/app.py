@@ -21,6 +21,7 @@ from gateway.api.routes import (
     groups,
     health,
     messages,
+    numbers,
     orders,
     products,
     rules,
@@ -51,7 +52,7 @@ get 429 for a while. Every change is recorded in `/audit-log`.
 # Routers whose every operation needs a key (reads: viewer, changes: operator; the API-key
 # operations check admin themselves).
 PROTECTED = (messages, broadcasts, events, accounts, products, topics, groups, rules,
-             templates, connections, orders, data, stats, api_keys, webhooks)
+             templates, connections, orders, data, stats, api_keys, webhooks, numbers)
 
 
 def create_app(gateway: Gateway) -> FastAPI:
