@@ -27,6 +27,10 @@ class Context:
     # (stored hash, new hash) when the right PIN was checked against an old-format hash:
     # written by the PIN check in this transaction (commands.pins.PinCheck.rehash).
     pin_rehash: tuple[str, str] | None = None
+    # The service number the MO was sent to (gateway/numbers.py), when several are run.
+    number: str | None = None
+    number_commands: frozenset[str] | None = None  # built-ins enabled there; None: all
+    number_lang: str | None = None  # its language for a text not understood
 
 
 @dataclass(frozen=True, slots=True)

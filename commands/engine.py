@@ -10,7 +10,7 @@ writer transaction:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from commands import handlers
@@ -21,7 +21,16 @@ from commands.help import help_reply
 from commands.normalize import normalize
 from commands.parse import parse, render_parse_error
 from commands.parsed import Parsed, ParseError
-from commands.rules import Rule, RuleSet, apply_tag, record_forward, rule_reply, sender_profile
+from commands.rules import (
+    Rule,
+    RuleSet,
+    apply_tag,
+    record_forward,
+    record_webhook,
+    rule_reply,
+    sender_profile,
+)
+from commands.secrets import mask
 
 # Commands that change nothing: a redelivery of one is simply answered again (afresh), since
 # the earlier answer may be stale (BAL, then REG, then BAL again).
@@ -68,7 +77,8 @@ def prepare(text: str, today: date) -> Prepared:
 def process(ctx: Context, prepared: Prepared, rules: RuleSet) -> Outcome:
     role, groups = sender_profile(ctx.conn, ctx.phone)
     rule = rules.match(text_normalised=prepared.normalised, keyword=prepared.keyword,
-                       role=role, groups=groups, local_time=local_time(ctx.now))
+                       role=role, groups=groups, local_time=local_time(ctx.now),
+                       number=ctx.number)
     result = prepared.result
     ctx.lang = result.lang
     if rule is not None:
@@ -79,11 +89,18 @@ def process(ctx: Context, prepared: Prepared, rules: RuleSet) -> Outcome:
             rest = _arguments(prepared, rule)
             result = parse(f"{rule.argument} {rest}".strip(), today=ctx.today)
             ctx.lang = result.lang if isinstance(result, ParseError) else prepared.lang
+    if (isinstance(result, Parsed) and ctx.number_commands is not None
+            and result.command not in ctx.number_commands):
+        # Not offered on this service number (gateway/numbers.py): as if unknown there.
+        result = ParseError("E01", result.lang, None, "err_unknown_command",
+                            {"word": prepared.keyword or result.command})
     # Hook (issue 13): a reply to an open poll / survey question, or a STOP ending them.
     engaged = engagement_replies.route(ctx, result, prepared.normalised)
     if engaged is not None:
         return engaged
     if isinstance(result, ParseError):
+        if result.code == "E01" and ctx.number_lang is not None:
+            result = replace(result, lang=ctx.number_lang)
         return Outcome(render_parse_error(result), result.lang, None, result.code)
     if result.command == "HELP":
         return help_reply(ctx, result)
@@ -111,6 +128,12 @@ def _apply_rule(ctx: Context, prepared: Prepared, rule: Rule) -> Outcome | None:
         if ctx.mo_id is not None:
             record_forward(ctx.conn, ctx.mo_id, rule.argument, ctx.now)
         return Outcome(None, ctx.lang, f"FORWARD:{rule.argument}")
+    if rule.action == "webhook":
+        if ctx.mo_id is not None:
+            # The stored callback body is masked like the stored MO: no PIN in clear.
+            record_webhook(ctx.conn, ctx.mo_id, rule.argument, phone=ctx.phone,
+                           text=mask(prepared.text), now=ctx.now)
+        return Outcome(None, ctx.lang, f"FORWARD:webhook:{rule.argument}")
     if rule.action == "tag":
         apply_tag(ctx.conn, ctx.phone, rule.argument, ctx.now)
     return None

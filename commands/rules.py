@@ -24,6 +24,12 @@ A rule *acts* in one of four ways (``action`` and its ``argument``):
   matching rule of another kind, or to the built-in commands (see ``RuleSet.decide``).
 - ``forward``: hand the message to the upstream application named by the argument. Until the
   SMPP server side exists it is stored as a pending forward (``record_forward``).
+- ``webhook``: POST the message to the webhook subscription named by the argument (its URL,
+  secret, form and reply mode: gateway/webhooks/); the callback is written to the durable
+  outbox in the MO's own transaction (``record_webhook``).
+
+A rule may name a ``service_number`` (``10690`` or a sub-code ``1069088``): it then only
+matches MOs sent to that number (gateway/numbers.py); unset, it matches every number.
 
 A message no rule takes and no built-in command understands gets ``ERR E01`` and stays in
 the store for operators.
@@ -78,6 +84,7 @@ _NAME = re.compile(r"^[\w.:-]{1,64}$")
 _FIELDS = frozenset({
     "id", "name", "priority", "keyword", "pattern", "role", "group", "group_name", "window",
     "window_start", "window_end", "action", "argument", "enabled", "updated_at",
+    "service_number",
 })
 MAX_REPLY = 1000  # characters; an FAQ answer longer than ~6 SMS parts is a mistake
 
@@ -105,6 +112,7 @@ class Rule:
     enabled: bool = True
     id: int | None = None
     regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    service_number: str | None = None  # only MOs to this number; None: any
 
     @property
     def keyword(self) -> str | None:
@@ -112,8 +120,10 @@ class Rule:
         return "|".join(self.keywords) or None
 
     def matches(self, *, text_normalised: str, keyword: str | None, role: str | None,
-                groups: frozenset[str], local_time: time) -> bool:
+                groups: frozenset[str], local_time: time, number: str | None = None) -> bool:
         if not self.enabled:
+            return False
+        if self.service_number is not None and number != self.service_number:
             return False
         if self.keywords and not self._keyword_matches(text_normalised, keyword):
             return False
@@ -160,6 +170,7 @@ class Rule:
             "window_start": _fmt_hhmm(self.window_start),
             "window_end": _fmt_hhmm(self.window_end),
             "action": self.action, "argument": self.argument, "enabled": self.enabled,
+            "service_number": self.service_number,
         }
 
 
@@ -190,11 +201,12 @@ class RuleSet:
         return iter(self.rules)
 
     def match(self, *, text_normalised: str, keyword: str | None, role: str | None,
-              groups: frozenset[str], local_time: time) -> Rule | None:
+              groups: frozenset[str], local_time: time, number: str | None = None
+              ) -> Rule | None:
         """The first enabled rule (any action) whose conditions all hold."""
         for rule in self.rules:
             if rule.matches(text_normalised=text_normalised, keyword=keyword, role=role,
-                            groups=groups, local_time=local_time):
+                            groups=groups, local_time=local_time, number=number):
                 return rule
         return None
 
@@ -355,10 +367,15 @@ def validate_rule(data: Mapping[str, Any], *,
     if isinstance(enabled, str):
         enabled = enabled.strip().lower() not in ("0", "false", "no", "off", "")
     rule_id = data.get("id")
+    number = _opt_str(data, "service_number")
+    if number is not None and not (number.isascii() and number.isdigit() and len(number) <= 32):
+        raise RuleError(f"rule {name!r}: service_number {number!r} must be digits (e.g. "
+                        "'10690' or the sub-code '1069088'; quote it in YAML)")
     return Rule(name=name, priority=priority, action=action, argument=argument,
                 keywords=tuple(keywords), pattern=pattern, role=role, group=group,
                 window_start=start, window_end=end, enabled=bool(enabled),
-                id=int(rule_id) if rule_id is not None else None, regex=regex)
+                id=int(rule_id) if rule_id is not None else None, regex=regex,
+                service_number=number)
 
 
 def _argument(name: str, action: str, raw: Any,
@@ -396,6 +413,11 @@ def _argument(name: str, action: str, raw: Any,
         if not _TAG.match(text):
             raise RuleError(f"rule {name!r}: tag {text!r} must be 1-64 letters, digits, "
                             "'_', '-', '.', ':'")
+        return text
+    if action == "webhook":
+        if not _NAME.match(text):
+            raise RuleError(f"rule {name!r}: a webhook rule needs the name of a webhook "
+                            "subscription (POST /webhooks/subscriptions), e.g. 'crm'")
         return text
     # forward
     if not text:
@@ -610,6 +632,16 @@ def record_forward(conn: Connection, mo_id: int, target: str, now: datetime) -> 
     """Store an MO as forwarded-pending to ``target``; the SMPP server side delivers it."""
     return int(conn.execute(forwards.insert().values(
         mo_id=mo_id, target=target, status="pending", created_at=now)).inserted_primary_key[0])
+
+
+def record_webhook(conn: Connection, mo_id: int, subscription: str, *, phone: str, text: str,
+                   now: datetime) -> int | None:
+    """Owe the MO to the webhook subscription named ``subscription``, in this transaction
+    (the durable outbox: store/webhooks.py). None when no enabled subscription has that name
+    (logged; the MO is still recorded as forwarded, an operator sees the rule's target)."""
+    from store import webhooks
+
+    return webhooks.owe_mo(conn, mo_id, subscription, phone=phone, text=text, now=now)
 
 
 def sender_profile(conn: Connection, phone: str) -> tuple[str | None, frozenset[str]]:

@@ -12,14 +12,18 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.engine import Connection
+
 from commands import pins
 from commands.guards import SenderGuards
 from commands.rules import RuleCache, default_rules_path, seed_from_yaml
 from common.phones import default_country
 from gateway.auth_throttle import AuthLimits
 from gateway.config import Settings
+from gateway.connectors import Connector
+from gateway.connectors.registry import ConnectorContext
+from gateway.connectors.registry import build as build_connector
 from gateway.dispatcher import Dispatcher
-from gateway.esme import EsmeClient, SmscEndpoint
 from gateway.http_server import EmbeddedHttpServer
 from gateway.inbound import InboundHandler
 from gateway.instance_lease import InstanceLease
@@ -27,13 +31,15 @@ from gateway.limits import api_http_limits, smpp_listener_limits
 from gateway.mo_acks import AckTracker
 from gateway.mo_processor import MoProcessor
 from gateway.notices.service import NoticeService
+from gateway.numbers import load_numbers
 from gateway.receipt_followup import ReceiptFollowUp
 from gateway.receipt_sweep import ReceiptSweep
 from gateway.routing import specs_from_settings
 from gateway.smpp.session import SessionConfig
 from gateway.smpp_server import UpstreamServer
 from gateway.tls import server_context
-from store import outbound
+from gateway.webhooks.worker import WebhookWorker
+from store import outbound, webhooks
 from store.store import Store
 
 log = logging.getLogger("smsgw")
@@ -44,8 +50,8 @@ class Gateway:
         self.settings = settings
         self.store: Store | None = None
         self.simulator = None
-        self.client: EsmeClient
-        self.clients: list[EsmeClient] = []
+        self.client: Connector
+        self.clients: list[Connector] = []
         self.dispatcher: Dispatcher
         self.inbound: InboundHandler
         self._api: EmbeddedHttpServer | None = None
@@ -54,6 +60,7 @@ class Gateway:
         self.notices: NoticeService | None = None
         self.receipt_sweep: ReceiptSweep | None = None
         self.receipt_followup: ReceiptFollowUp | None = None
+        self.webhooks: WebhookWorker | None = None
         self.draining = False  # set by stop(): /readyz answers 503 from then on
         self.lease: InstanceLease | None = None
 
@@ -87,21 +94,16 @@ class Gateway:
         self.processor = MoProcessor(self.store, source_addr=s.source_addr, rules=self.rules,
                                      guards=SenderGuards(s.rate_limit_messages,
                                                          s.rate_limit_seconds),
-                                     reassembly_timeout=s.reassembly_timeout)
+                                     reassembly_timeout=s.reassembly_timeout,
+                                     numbers=load_numbers(s.numbers_file)
+                                     if s.numbers_file else None)
         self.acks = AckTracker(self.store, peer_timeout=s.smsc_response_timeout,
                                instance=s.instance)
         self.inbound = InboundHandler(self.store, self.processor, acks=self.acks,
                                       identity_hours=s.mo_identity_hours)
-        self.clients = [EsmeClient(
-            SmscEndpoint(sp.name, sp.host or "127.0.0.1", sp.port, sp.system_id, sp.password,
-                         sp.system_type, tls=sp.tls, tls_ca=sp.tls_ca,
-                         tls_verify=sp.tls_verify),
-            self.inbound.on_deliver_sm,
-            session_config=SessionConfig(
-                window=sp.window, response_timeout=s.response_timeout,
-                enquire_link_interval=s.enquire_link_interval,
-                enquire_link_timeout=s.enquire_link_timeout, max_pdu_length=s.max_pdu_length),
-            reconnect_min=s.reconnect_min, reconnect_max=s.reconnect_max) for sp in specs]
+        # One connector per connection, of its kind (smpp, http, or a plug-in's).
+        ctx = ConnectorContext(inbound=self.inbound, settings=s)
+        self.clients = [build_connector(sp, ctx) for sp in specs]
         self.client = self.clients[0]  # the first connection (readiness, single-bind callers)
         self.dispatcher = Dispatcher(self.store, list(zip(specs, self.clients, strict=True)),
                                      instance=s.instance, source_addr=s.source_addr,
@@ -135,8 +137,21 @@ class Gateway:
             grace=s.receipt_grace, interval=s.receipt_check_interval,
             default_source=s.source_addr, on_final=lambda: self.inbound.on_upstream_owed())
         self.receipt_followup.start()
+        await self._start_webhooks()
         if api:
             await self._start_api()
+
+    async def _start_webhooks(self) -> None:
+        assert self.store is not None
+        s = self.settings
+        secret = s.webhook_secret or await self.store.write(webhooks.default_secret)
+        self.webhooks = WebhookWorker(
+            self.store, instance=s.instance, default_secret=secret,
+            max_attempts=s.webhook_max_attempts, backoff_min=s.webhook_backoff_min,
+            backoff_max=s.webhook_backoff_max, timeout=s.webhook_timeout,
+            concurrency=s.webhook_concurrency, poll_interval=s.webhook_poll_interval,
+            on_enqueued=self.dispatcher.wake)
+        self.webhooks.start()
 
     async def _open_pin_key(self) -> None:
         assert self.store is not None
@@ -190,12 +205,21 @@ class Gateway:
 
     async def enqueue(self, to: str, text: str, *, priority: int = 2,
                       schedule_at: datetime | None = None,
-                      expires_at: datetime | None = None) -> int:
+                      expires_at: datetime | None = None, callback_url: str | None = None,
+                      api_key_id: int | None = None) -> int:
+        """Queue one MT. ``callback_url`` (else the API key's default) is owed its final
+        state; set in the enqueue's own transaction, so no state can slip by."""
         assert self.store is not None
-        mt_id = await self.store.write(lambda c: outbound.enqueue_mt(
-            c, dest_addr=to, text=text, priority=priority, now=datetime.now(UTC),
-            source_addr=self.settings.source_addr, schedule_at=schedule_at,
-            expires_at=expires_at))
+
+        def run(c: Connection) -> int:
+            mt_id = outbound.enqueue_mt(
+                c, dest_addr=to, text=text, priority=priority, now=datetime.now(UTC),
+                source_addr=self.settings.source_addr, schedule_at=schedule_at,
+                expires_at=expires_at)
+            webhooks.set_callback(c, mt_id, callback_url or webhooks.key_callback(c, api_key_id))
+            return mt_id
+
+        mt_id = await self.store.write(run)
         log.info("mt=%d queued to=%s priority=%d", mt_id, to, priority)
         self.dispatcher.wake()
         return mt_id
@@ -218,6 +242,8 @@ class Gateway:
             await self.receipt_followup.stop()
         if self.notices is not None:
             await self.notices.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         if hasattr(self, "dispatcher"):
             await self.dispatcher.stop(grace=self.settings.drain_timeout)
         for client in getattr(self, "clients", []):

@@ -159,6 +159,23 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     scheduler_tick: float = Field(default=30.0, gt=0)
 
+    # Several service numbers / sub-codes, each with its keywords and language (YAML,
+    # gateway/numbers.py); unset = the one number source_addr.
+    numbers_file: str | None = None
+
+    # Webhooks (gateway/webhooks/, docs/webhooks.md). Callbacks without a subscription (a
+    # message's callback_url) are signed with webhook_secret; unset, a secret made at first
+    # start and kept in the database (GET /webhooks/default-secret). A delivery is tried
+    # webhook_max_attempts times, waiting backoff_min·2^n (capped at backoff_max, with
+    # jitter) between tries, then it is dead (re-triable through the API).
+    webhook_secret: str | None = None
+    webhook_max_attempts: int = Field(default=10, ge=1, le=100)
+    webhook_backoff_min: float = Field(default=2.0, gt=0)
+    webhook_backoff_max: float = Field(default=3600.0, gt=0)
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_concurrency: int = Field(default=4, ge=1)  # per target, callback_url targets
+    webhook_poll_interval: float = Field(default=0.5, gt=0)
+
     instance: str = Field(default_factory=_default_instance)
 
     @field_validator("quiet_hours")

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.connectors import Connector, Link
 from gateway.esme import EsmeClient
 from gateway.metrics import METRICS
 from gateway.ratelimit import TokenBucket
@@ -57,7 +58,7 @@ from gateway.routing import ConnectionSpec, NoRouteEver, NoRouteNow, Routed, Rou
 from gateway.smpp import status as st
 from gateway.smpp import text as smstext
 from gateway.smpp.codec import Pdu
-from gateway.smpp.connection import ConnectionClosed, ResponseTimeout, SmppConnection
+from gateway.smpp.connection import ConnectionClosed, ResponseTimeout
 from gateway.smpp.session import Pending
 from store import outbound
 from store.db import StoreUnavailable
@@ -127,7 +128,7 @@ class SubmitContext:
 class ConnectionSender:
     """The sending loop of one connection (see the module docstring)."""
 
-    def __init__(self, dispatcher: Dispatcher, spec: ConnectionSpec, client: EsmeClient, *,
+    def __init__(self, dispatcher: Dispatcher, spec: ConnectionSpec, client: Connector, *,
                  clock: Any = time.monotonic):
         self.d = dispatcher
         self.spec = spec
@@ -310,7 +311,7 @@ class ConnectionSender:
             del self._busy[job.dest]
         self._changed.set()
 
-    async def _send_part(self, conn: SmppConnection, job: Job, part: int) -> None:
+    async def _send_part(self, conn: Link, job: Job, part: int) -> None:
         row = job.row
         params = {
             "source_addr": row.source_addr or self.d.source_addr,
@@ -383,7 +384,7 @@ class ConnectionSender:
                         part, self._backoff)
         self._changed.set()
 
-    async def _submit(self, conn: SmppConnection, params: dict[str, Any], job: Job,
+    async def _submit(self, conn: Link, params: dict[str, Any], job: Job,
                       part: int) -> Pdu:
         for attempt in (1, 2):
             started = time.perf_counter()
@@ -427,7 +428,7 @@ class Dispatcher:
     """Owns the senders, the router and the concatenation references."""
 
     def __init__(self, store: Store,
-                 connections: EsmeClient | Sequence[tuple[ConnectionSpec, EsmeClient]], *,
+                 connections: EsmeClient | Sequence[tuple[ConnectionSpec, Connector]], *,
                  instance: str, source_addr: str, batch: int = 50, poll_interval: float = 0.5,
                  router: Router | None = None, seed: int | None = None,
                  pause_min: float = THROTTLE_PAUSE_MIN, pause_max: float = THROTTLE_PAUSE_MAX):
@@ -457,7 +458,7 @@ class Dispatcher:
         self._started = False
 
     @property
-    def client(self) -> EsmeClient:
+    def client(self) -> Connector:
         """The first connection's client (single-connection callers)."""
         return next(iter(self.senders.values())).client
 

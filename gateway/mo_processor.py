@@ -69,9 +69,11 @@ class MoProcessor:
     def __init__(self, store: Store, *, source_addr: str, rules: RuleCache,
                  guards: SenderGuards | None = None,
                  reassembly_timeout: float = 120.0,
-                 on_enqueued: Callable[[], None] = lambda: None):
+                 on_enqueued: Callable[[], None] = lambda: None,
+                 numbers: Any = None):
         self.store = store
         self.source_addr = source_addr
+        self.numbers = numbers  # gateway.numbers.NumberPlan: replies from the number texted
         self.rules = rules
         self.guards = guards or SenderGuards()
         self.reassembly_timeout = reassembly_timeout
@@ -212,14 +214,27 @@ class MoProcessor:
             ctx = Context(conn=conn, phone=phone, now=now, today=local_today(now),
                           mo_id=mo_ids[0], pin_ok=pin.ok if pin else None,
                           pin_rehash=pin.rehash if pin else None)
+            number = self._number(conn, mo_ids[0])
+            if number is not None:
+                ctx.number, ctx.number_commands = number.number, number.keywords
+                ctx.number_lang = number.language
             outcome = engine.process(ctx, prepared, rules)
             return self._commit(conn, mo_ids, phone, text, outcome, now,
-                                disposition=None if confirm else "opt_out_reply_limited")
+                                disposition=None if confirm else "opt_out_reply_limited",
+                                source=number.number if number is not None else None)
 
         return await self.store.write(run)
 
+    def _number(self, conn, mo_id: int) -> Any:  # type: ignore[no-untyped-def]
+        """The service number an MO was sent to (None: one number, source_addr)."""
+        if self.numbers is None:
+            return None
+        row = inbound.get_mo(conn, mo_id)
+        return self.numbers.match(row.dest_addr) if row is not None else None
+
     def _commit(self, conn, mo_ids: list[int], phone: str, text: str,  # type: ignore[no-untyped-def]
-                outcome: Outcome, now: datetime, *, disposition: str | None = None) -> Done:
+                outcome: Outcome, now: datetime, *, disposition: str | None = None,
+                source: str | None = None) -> Done:
         reply = outcome.reply
         withheld: str | None = None
         if disposition == "opt_out_reply_limited":
@@ -239,7 +254,8 @@ class MoProcessor:
                          detail=f"{disposition}: {withheld}")
         if reply:
             outbound.enqueue_mt(conn, dest_addr=phone, text=reply, priority=PRIORITY_REPLY,
-                                now=now, source_addr=self.source_addr, in_reply_to=mo_ids[0])
+                                now=now, source_addr=source or self.source_addr,
+                                in_reply_to=mo_ids[0])
         for notice in outcome.notices:
             self._enqueue_notice(conn, notice, now)
         # What operators filter on: the command and, when it failed, the error ("ORD E05");

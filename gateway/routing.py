@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,10 @@ class ConnectionSpec:
     tls: bool = False  # SMPP over TLS (gateway/tls.py)
     tls_ca: str | None = None  # PEM CA file trusted for this SMSC; None = the system store
     tls_verify: bool = True  # false: no certificate check (test SMSCs only)
+    # Which connector carries it (gateway/connectors/): smpp, http, or a plug-in's kind; the
+    # kind's own settings (the YAML entry's `options`), checked by the connector.
+    kind: str = "smpp"
+    options: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
     def serves(self, dest: str) -> bool:
         if not self.prefixes:
@@ -171,7 +175,8 @@ class Router:
 # -- configuration ------------------------------------------------------------------------------
 
 _KEYS = {"name", "host", "port", "system_id", "password", "system_type", "window", "tps",
-         "prefixes", "ucs2", "cost_per_part", "weight", "tls", "tls_ca", "tls_verify"}
+         "prefixes", "ucs2", "cost_per_part", "weight", "tls", "tls_ca", "tls_verify", "kind",
+         "options"}
 
 
 def parse_cost(value: Any, *, where: str = "cost_per_part") -> int:
@@ -254,7 +259,12 @@ def parse_connections(data: Any, *, source: str = "connections") -> list[Connect
         if name in seen:
             raise ConnectionsFileError(f"{where}: duplicate connection name {name!r}")
         seen.add(name)
-        host = _str(entry, "host", None, where).strip()
+        kind = str(entry.get("kind") or "smpp").strip().lower()
+        options = entry.get("options")
+        if options is not None and not isinstance(options, Mapping):
+            raise ConnectionsFileError(f"{where}: options must be a mapping")
+        smpp = kind == "smpp"
+        host = _str(entry, "host", None if smpp else "", where).strip()
         ucs2 = entry.get("ucs2", True)
         if not isinstance(ucs2, bool):
             raise ConnectionsFileError(f"{where}: ucs2 must be true or false, got {ucs2!r}")
@@ -267,7 +277,7 @@ def parse_connections(data: Any, *, source: str = "connections") -> list[Connect
             raise ConnectionsFileError(f"{where}: tps must be a number >= 0 (0 = unlimited)")
         specs.append(ConnectionSpec(
             name=name, host=host,
-            port=_int(entry, "port", None, where, low=1, high=65535),
+            port=_int(entry, "port", None if smpp else 1, where, low=1, high=65535),
             system_id=_str(entry, "system_id", "smsgw", where),
             password=_str(entry, "password", "", where),
             system_type=_str(entry, "system_type", "", where),
@@ -281,6 +291,7 @@ def parse_connections(data: Any, *, source: str = "connections") -> list[Connect
             tls=entry.get("tls", False),
             tls_ca=_str(entry, "tls_ca", "", where).strip() or None,
             tls_verify=entry.get("tls_verify", True),
+            kind=kind, options=dict(options) if options is not None else None,
         ))
     return specs
 

@@ -196,6 +196,8 @@ outbound_messages = Table(
     Column("broadcast_id", BigId, nullable=True, index=True),
     # The upstream application (SMPP server side) that submitted it, owed its receipt.
     Column("upstream", String(16), nullable=True),
+    # Where the message's final state is POSTed (migration 0016, gateway/webhooks/).
+    Column("callback_url", String(1024), nullable=True),
     CheckConstraint("priority BETWEEN 0 AND 3", name="priority"),
     CheckConstraint(_in("status", OUTBOUND_STATUSES), name="status"),
     # claim_batch(): WHERE status='queued' ORDER BY priority, schedule..., id.
@@ -275,7 +277,7 @@ ORDER_STATUSES = ("pending_review", "pending_funds", "approved", "rejected", "ca
 # Orders the sender may still change or cancel by SMS (protocol.md: "not yet reviewed").
 ORDER_CHANGEABLE = frozenset({"pending_review", "pending_funds"})
 PHONE_CHANGE_STATUSES = ("pending", "confirmed", "expired")
-RULE_ACTIONS = ("command", "reply", "tag", "forward")
+RULE_ACTIONS = ("command", "reply", "tag", "forward", "webhook")
 FORWARD_STATUSES = ("pending", "delivered")
 
 Money = BigInteger
@@ -501,6 +503,8 @@ rules = Table(
     Column("argument", Text, nullable=False, server_default=""),
     Column("enabled", Boolean, nullable=False, server_default=sa.true()),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Only MOs to this service number (gateway/numbers.py); NULL: every number (0016).
+    Column("service_number", String(32), nullable=True),
     CheckConstraint(_in("action", RULE_ACTIONS), name="action"),
 )
 
@@ -750,6 +754,8 @@ api_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", String(64), nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
+    # Default callback_url of the messages this key sends (migration 0016).
+    Column("callback_url", String(1024), nullable=True),
     CheckConstraint(_in("role", API_KEY_ROLES), name="role"),
 )
 
@@ -794,4 +800,57 @@ console_users = Table(
     Column("disabled_at", UTCDateTime, nullable=True),
     CheckConstraint(_in("role", API_KEY_ROLES), name="role"),
     CheckConstraint(_in("lang", CONSOLE_LANGS), name="lang"),
+)
+
+
+# -- webhooks (migration 0016, gateway/webhooks/, store/webhooks.py) ----------------------------
+
+WEBHOOK_FORMS = ("json", "get")
+WEBHOOK_STATUSES = ("pending", "delivering", "delivered", "dead")
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("url", String(1024), nullable=False),
+    Column("secret", String(128), nullable=False),  # HMAC-SHA256 key of its signatures
+    Column("events", Text, nullable=False, server_default="*"),  # comma-separated, or "*"
+    Column("form", String(8), nullable=False, server_default="json"),
+    # Kannel get-url style: a text/plain response body becomes the reply SMS.
+    Column("reply", Boolean, nullable=False, server_default=sa.false()),
+    Column("max_concurrency", Integer, nullable=False, server_default="4"),
+    Column("timeout", sa.Float, nullable=False, server_default="10"),
+    Column("enabled", Boolean, nullable=False, server_default=sa.true()),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint(_in("form", WEBHOOK_FORMS), name="form"),
+)
+
+# The durable outbox: one row per callback owed, written in the transaction of its cause.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(128), nullable=False, unique=True),
+    Column("event", String(64), nullable=False),  # mo.received, message.delivered, order.approved…
+    Column("subscription_id", BigId, nullable=True),
+    Column("url", String(1024), nullable=False),
+    Column("form", String(8), nullable=False, server_default="json"),
+    Column("body", Text, nullable=False),  # JSON
+    Column("mo_id", BigId, nullable=True),  # the MO, for a Kannel-style reply
+    Column("reply_from", String(64), nullable=True),  # the number a reply goes out from
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("claimed_by", String(128), nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("reply_mt_id", BigId, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    CheckConstraint(_in("status", WEBHOOK_STATUSES), name="status"),
+    Index(None, "status", "next_attempt_at"),
 )

@@ -273,11 +273,16 @@ def subscription_window(sub: Row | None) -> Window | None:
 
 
 def raise_event(conn: Connection, type_: str, payload: Mapping[str, Any], now: datetime) -> int:
-    """Record an event; the notice processor turns it into notices after the commit."""
-    return int(conn.execute(
+    """Record an event; the notice processor turns it into notices after the commit. Its
+    webhook subscribers are owed it in the same transaction (store/webhooks.py)."""
+    from store.webhooks import owe_event
+
+    event_id = int(conn.execute(
         events.insert().values(type=type_, payload=json.dumps(dict(payload), default=str),
                                created_at=now).returning(events.c.id)
     ).scalar_one())
+    owe_event(conn, type_, {"event_id": event_id, **payload}, ref=f"event-{event_id}", now=now)
+    return event_id
 
 
 def pending_event_ids(conn: Connection, limit: int = 100) -> list[int]:
@@ -565,6 +570,11 @@ def finish_broadcast(conn: Connection, broadcast_id: int, *, now: datetime) -> b
     done = conn.execute(sa.update(broadcasts).where(broadcasts.c.id == broadcast_id,
                                                     broadcasts.c.status == "running")
                         .values(status="done", updated_at=now))
+    if done.rowcount > 0:
+        from store.webhooks import owe_event
+
+        owe_event(conn, "broadcast.done", {"broadcast_id": broadcast_id},
+                  ref=f"broadcast-{broadcast_id}-done", now=now)
     return done.rowcount > 0
 
 

@@ -49,6 +49,9 @@ def owe_receipt(conn: Connection, message_id: int, *, now: datetime) -> int | No
     One receipt per message_id the application got: the MT's own id, or, for an MT joined
     from a concatenated submit, one per part that asked for a receipt, each carrying that
     part's id. Returns the number of receipts newly owed (None when none)."""
+    from store.webhooks import owe_message_final  # every final state passes here (issue 12)
+
+    owe_message_final(conn, message_id, now=now)
     msg = conn.execute(sa.select(
         outbound_messages.c.upstream, outbound_messages.c.status,
         outbound_messages.c.registered_delivery, outbound_messages.c.dest_addr,

@@ -15,18 +15,21 @@ from gateway.api.routes import (
     api_keys,
     broadcasts,
     connections,
+    connector_inbound,
     data,
     engagement,
     events,
     groups,
     health,
     messages,
+    numbers,
     orders,
     products,
     rules,
     stats,
     templates,
     topics,
+    webhooks,
 )
 
 if TYPE_CHECKING:
@@ -50,7 +53,8 @@ get 429 for a while. Every change is recorded in `/audit-log`.
 # Routers whose every operation needs a key (reads: viewer, changes: operator; the API-key
 # operations check admin themselves).
 PROTECTED = (messages, broadcasts, events, accounts, products, topics, groups, rules,
-             templates, connections, orders, data, stats, api_keys, engagement)
+             templates, connections, orders, data, stats, api_keys, engagement,
+             webhooks, numbers)
 
 
 def create_app(gateway: Gateway) -> FastAPI:
@@ -59,6 +63,8 @@ def create_app(gateway: Gateway) -> FastAPI:
                   docs_url=None, redoc_url=None)
     app.state.gateway = gateway
     app.include_router(health.router)
+    # Providers push receipts and MOs with their connector's own token, not an API key.
+    app.include_router(connector_inbound.router, responses=errors.COMMON_RESPONSES)
     for module in PROTECTED:
         app.include_router(module.router, dependencies=[Depends(authorized)],
                            responses=errors.COMMON_RESPONSES)

@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    HttpUrl,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import Connection
 
 from common.phones import Msisdn, canonical
@@ -18,7 +25,7 @@ from gateway.api.deps import Caller, Gw
 from gateway.api.errors import ApiError, not_found
 from gateway.api.idempotency import Claim, IdempotencyKey, KeyInUse, Replay, in_use
 from gateway.mt_text import DEFAULT_MAX_PARTS, MAX_PARTS_ENV, MtText, mt_text
-from store import admin, outbound
+from store import admin, outbound, webhooks
 from store.models import INBOUND_STATUSES, OUTBOUND_STATUSES
 
 router = APIRouter(prefix="/messages", tags=["messages"])
@@ -34,6 +41,9 @@ class _Timing(BaseModel):
                           description="0 alerts, 1 replies, 2 transactional, 3 bulk")
     schedule_at: datetime | None = None
     expires_at: datetime | None = None
+    callback_url: HttpUrl | None = Field(
+        default=None, description="POSTed the final state (docs/webhooks.md); default: "
+                                  "the API key's callback_url")
 
     @field_validator("schedule_at", "expires_at")
     @classmethod
@@ -116,6 +126,10 @@ ones are reported, never silently dropped:
 """
 
 
+def _url(value: HttpUrl | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def _check_item(to: str, text: str) -> tuple[str, str]:
     """(canonical number, text) or FieldError / InvalidPhoneNumber with the reason."""
     return canonical(to), mt_text(text)
@@ -139,7 +153,10 @@ async def send(req: SendRequest, gw: Gw, actor: Caller,
                                     priority=req.priority, now=now,
                                     source_addr=gw.settings.source_addr,
                                     schedule_at=req.schedule_at, expires_at=req.expires_at)
-        actor.record(c, "message", mt_id, after=req.model_dump())  # commits with the MT
+        # In the enqueue's transaction: no final state can slip by before the URL is known.
+        webhooks.set_callback(c, mt_id, _url(req.callback_url)
+                              or webhooks.key_callback(c, actor.key_id))
+        actor.record(c, "message", mt_id, after=req.model_dump(mode="json"))  # with the MT
         answer = Queued(id=mt_id, status="queued")
         if claim is not None:
             claim.save(c, 202, answer, now)
@@ -194,6 +211,9 @@ async def send_many(req: BulkRequest, gw: Gw, actor: Caller, response: Response,
         if claim is not None and (prior := claim.replay(c, now)) is not None:
             return prior
         new = outbound.enqueue_many(c, rows, now=now, source_addr=gw.settings.source_addr)
+        url = _url(req.callback_url) or webhooks.key_callback(c, actor.key_id)
+        for mt_id in new:  # in the enqueue's transaction: no final state can slip by
+            webhooks.set_callback(c, mt_id, url)
         actor.record(c, "message", f"bulk:{new[0]}-{new[-1]}", after={
             "count": len(new), "ids": new, "priority": req.priority,
             "schedule_at": req.schedule_at,
