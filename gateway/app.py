@@ -131,7 +131,7 @@ class Gateway:
         self.receipt_sweep.start()
         self.receipt_followup = ReceiptFollowUp(
             self.store,  # query_sm goes on the bound connection that carried the MT
-            lambda name: next((c.connection for c in self.clients
+            lambda name: next((getattr(c, "connection", None) for c in self.clients
                                if c.name == name and c.bound), None),
             deadline=s.receipt_deadline,
             grace=s.receipt_grace, interval=s.receipt_check_interval,
