@@ -31,6 +31,10 @@ EXPIRE_BATCH = 1000
 CancelResult = Literal["cancelled", "not_found", "too_late"]
 
 
+# Built once, executed with parameters: a reply per MO is queued on the hot path.
+_ENQUEUE = msg.insert().returning(msg.c.id)
+
+
 def enqueue_mt(
     conn: Connection,
     *,
@@ -46,23 +50,12 @@ def enqueue_mt(
 ) -> int:
     if not 0 <= priority <= 3:
         raise ValueError(f"priority must be 0..3, got {priority}")
-    new_id: int = conn.execute(
-        msg.insert()
-        .values(
-            priority=priority,
-            source_addr=source_addr,
-            dest_addr=dest_addr,
-            text=text,
-            status="queued",
-            schedule_at=schedule_at,
-            expires_at=expires_at,
-            created_at=now,
-            updated_at=now,
-            in_reply_to=in_reply_to,
-            registered_delivery=registered_delivery,
-        )
-        .returning(msg.c.id)
-    ).scalar_one()
+    new_id: int = conn.execute(_ENQUEUE, {
+        "priority": priority, "source_addr": source_addr, "dest_addr": dest_addr,
+        "text": text, "status": "queued", "schedule_at": schedule_at,
+        "expires_at": expires_at, "created_at": now, "updated_at": now,
+        "in_reply_to": in_reply_to, "registered_delivery": registered_delivery,
+    }).scalar_one()
     record_event(conn, "out", new_id, "queued", now=now)
     return new_id
 
