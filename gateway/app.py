@@ -109,7 +109,9 @@ class Gateway:
                                      instance=s.instance, source_addr=s.source_addr,
                                      batch=s.claim_batch, poll_interval=s.poll_interval,
                                      seed=s.route_seed, pause_min=s.throttle_pause_min,
-                                     pause_max=s.throttle_pause_max)
+                                     pause_max=s.throttle_pause_max,
+                                     outcomes=self.inbound.outcomes,
+                                     max_awaiting_receipts=s.max_awaiting_receipts)
         self.processor.on_enqueued = self.dispatcher.wake
         self.processor.start()
         self.acks.start()
@@ -251,6 +253,8 @@ class Gateway:
         if hasattr(self, "processor"):
             await self.processor.stop()
             await self.acks.stop()
+        if hasattr(self, "inbound"):
+            await self.inbound.outcomes.drain()  # batched submit responses and receipts
         if self._api is not None:
             await self._api.stop()
         if self.simulator is not None:

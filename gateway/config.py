@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # Dispatcher.
     claim_batch: int = Field(default=50, ge=1, le=10_000)
     poll_interval: float = Field(default=0.5, gt=0)
+    # Claiming pauses while this many submitted parts (of the last 10 s) still await their
+    # receipt: receipts then keep pace with submits instead of piling up at the SMSC in
+    # front of MOs (gateway/mt_outcomes.py). 0 = no bound.
+    max_awaiting_receipts: int = Field(default=5000, ge=0)
     # Outbound connections and routing (gateway/routing.py). A YAML file listing the SMSC
     # connections (name, host, port, system_id, password, system_type, window, tps,
     # prefixes, ucs2, cost_per_part, weight); unset = the single smsc_* connection above.

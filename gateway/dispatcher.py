@@ -53,6 +53,7 @@ from typing import Any
 from gateway.connectors import Connector, Link
 from gateway.esme import EsmeClient
 from gateway.metrics import METRICS
+from gateway.mt_outcomes import MtOutcomes
 from gateway.ratelimit import TokenBucket
 from gateway.routing import ConnectionSpec, NoRouteEver, NoRouteNow, Routed, Router
 from gateway.smpp import status as st
@@ -78,6 +79,8 @@ MAX_SKIPPED = 5000
 # How long stop() lets submits already on the wire finish before giving up on them (the
 # gateway passes SMSGW_DRAIN_TIMEOUT).
 STOP_GRACE = 3.0
+# How long a claimer waits before looking again while receipts are behind.
+RECEIPT_PAUSE = 0.02
 
 
 def _now() -> datetime:
@@ -216,6 +219,11 @@ class ConnectionSender:
         while not self._stopping:
             await self.client.wait_bound()
             room = self.high - self.outstanding
+            if d.receipts_behind():
+                # Receipts are not keeping pace: let them (and the MOs behind them at the
+                # SMSC) in before sending more.
+                await asyncio.sleep(RECEIPT_PAUSE)
+                continue
             if room < self.min_claim:
                 self._room.clear()
                 with contextlib.suppress(TimeoutError):
@@ -351,11 +359,12 @@ class ConnectionSender:
             if self._ok_in_epoch >= self.window:
                 self._backoff = 0.0
         smsc_id = str(resp.get("message_id", ""))
-        # The SMSC has it: recorded whatever the database is doing right now.
-        await self.d.store.write_until_done(lambda c: outbound.mark_part_submitted(
-            c, message_id=job.id, part_no=part, parts=job.parts, smsc_message_id=smsc_id,
-            now=_now(), cost_millis=job.cost_millis, connection=self.name),
-            what=f"mt={job.id} part {part} submitted")
+        # The SMSC has it: recorded whatever the database is doing right now (batched with
+        # the other submit responses and receipts of the moment, gateway/mt_outcomes.py).
+        await self.d.outcomes.submitted(
+            outbound.SubmittedPart(job.id, part, job.parts, smsc_id, job.cost_millis,
+                                   self.name),
+            receipt_expected=bool(job.row.registered_delivery))
         log.debug("mt=%d part %d/%d submitted smsc_id=%s to=%s conn=%s", job.id, part,
                   job.parts, smsc_id, job.dest, self.name)
         job.done.add(part)
@@ -431,7 +440,8 @@ class Dispatcher:
                  connections: EsmeClient | Sequence[tuple[ConnectionSpec, Connector]], *,
                  instance: str, source_addr: str, batch: int = 50, poll_interval: float = 0.5,
                  router: Router | None = None, seed: int | None = None,
-                 pause_min: float = THROTTLE_PAUSE_MIN, pause_max: float = THROTTLE_PAUSE_MAX):
+                 pause_min: float = THROTTLE_PAUSE_MIN, pause_max: float = THROTTLE_PAUSE_MAX,
+                 outcomes: MtOutcomes | None = None, max_awaiting_receipts: int = 0):
         if isinstance(connections, EsmeClient):
             ep = connections.endpoint
             connections = [(ConnectionSpec(ep.name, ep.host, ep.port, ep.system_id,
@@ -439,6 +449,9 @@ class Dispatcher:
                                            window=connections.session_config.window),
                             connections)]
         self.store = store
+        # Submit responses are recorded in batches (shared with the receipts' handler).
+        self.outcomes = MtOutcomes(store) if outcomes is None else outcomes
+        self.max_awaiting_receipts = max_awaiting_receipts
         self.instance = instance
         self.source_addr = source_addr
         self.batch = batch
@@ -461,6 +474,11 @@ class Dispatcher:
     def client(self) -> Connector:
         """The first connection's client (single-connection callers)."""
         return next(iter(self.senders.values())).client
+
+    def receipts_behind(self) -> bool:
+        """Too many submitted parts still await their receipt: claim nothing for now."""
+        limit = self.max_awaiting_receipts
+        return limit > 0 and self.outcomes.receipts_awaited() >= limit
 
     def up(self) -> set[str]:
         return {name for name, s in self.senders.items() if s.up}

@@ -25,18 +25,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from commands import secrets
 from common.phones import canonical_or_none
 from gateway.metrics import METRICS
 from gateway.mo_acks import AckTracker
 from gateway.mo_processor import MoProcessor, StoredMo
+from gateway.mt_outcomes import MtOutcomes
 from gateway.smpp import status as st
 from gateway.smpp import text as smstext
 from gateway.smpp.codec import Pdu
 from gateway.smpp.connection import Reply
-from store import inbound, receipts, upstream
+from store import inbound, receipts
 from store.store import Store
 
 log = logging.getLogger("smsgw.inbound")
@@ -103,9 +102,14 @@ def mo_content(pdu: Pdu) -> tuple[str, bytes, smstext.ConcatInfo | None]:
 class InboundHandler:
     def __init__(self, store: Store, processor: MoProcessor, *,
                  acks: AckTracker | None = None, identity_hours: float = 48.0,
-                 on_upstream_owed: Callable[[], None] = lambda: None):
+                 on_upstream_owed: Callable[[], None] = lambda: None,
+                 outcomes: MtOutcomes | None = None):
         self.store = store
         self.on_upstream_owed = on_upstream_owed
+        # Receipts are applied in batches, together with the dispatcher's submit responses
+        # (the gateway hands this same object to its Dispatcher).
+        self.outcomes = MtOutcomes(store) if outcomes is None else outcomes
+        self.outcomes.on_upstream_owed = lambda: self.on_upstream_owed()
         self.processor = processor
         # No tracker (tests driving the handler directly): no ack is ever confirmed, so an
         # identical MO within the horizon is always taken as a redelivery (the safe side).
@@ -180,16 +184,8 @@ class InboundHandler:
             stat = smstext.MESSAGE_STATE_STAT.get(pdu.get("message_state"), stat)
         state = receipts.RECEIPT_STATES.get((stat or "UNKNOWN").upper(), "unknown")
         error_code = _int_or_none(parsed.err if parsed else None)
-        def apply(c: Connection) -> int | None:
-            now = _now()
-            found = receipts.apply_receipt(
-                c, connection=connection, smsc_message_id=smsc_id, state=state,
-                error_code=error_code, raw=raw_text, now=now)
-            if found is not None and upstream.owe_receipt(c, found, now=now) is not None:
-                self.on_upstream_owed()
-            return found
-
-        message_id = await self.store.write(apply)
+        message_id = await self.outcomes.receipt(receipts.ReceiptIn(
+            connection, smsc_id, state, error_code, raw_text))
         METRICS.receipts.labels(state).inc()
         if message_id is None:
             log.info("receipt smsc_id=%s stat=%s conn=%s: no match yet, kept", smsc_id, stat,

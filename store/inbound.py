@@ -18,6 +18,34 @@ from store.models import outbound_messages as mt
 PRIORITY_REPLY = 1  # outbound priority of a reply to an MO (design.md)
 
 
+# The hot path's statements, built once (per dialect where ON CONFLICT differs) and run
+# with parameters: building Core statements per MO was a large share of the writer's time.
+_MO_INSERTS: dict[str, sa.Insert] = {}
+_LATEST_BY_CONTENT = (
+    sa.select(mo.c.id, mo.c.duplicate_of, mo.c.ack_confirmed, mo.c.received_at)
+    .where(mo.c.content_key == sa.bindparam("content_key"))
+    .order_by(mo.c.id.desc())
+    .limit(1)
+)
+_CLAIM = (sa.update(mo).where(mo.c.id.in_(sa.bindparam("ids", expanding=True)),
+                              mo.c.status == "received").values(status="received"))
+_PROCESSED = (
+    sa.update(mo).where(mo.c.id == sa.bindparam("b_id"), mo.c.status == "received")
+    .values(status="processed", processed_at=sa.bindparam("b_now"),
+            command=sa.bindparam("b_command"), error=None,
+            disposition=sa.bindparam("b_disposition")))
+
+
+def _mo_insert(conn: Connection) -> sa.Insert:
+    stmt = _MO_INSERTS.get(conn.dialect.name)
+    if stmt is None:
+        stmt = (dialect_insert(conn, mo)
+                .on_conflict_do_nothing(index_elements=["connection", "dedup_key"])
+                .returning(mo.c.id))
+        _MO_INSERTS[conn.dialect.name] = stmt
+    return stmt
+
+
 def insert_mo(
     conn: Connection,
     *,
@@ -40,32 +68,26 @@ def insert_mo(
     ON CONFLICT DO NOTHING rather than catching IntegrityError: a failed INSERT would abort
     the surrounding (group-committed) transaction on PostgreSQL.
     """
-    stmt = (
-        dialect_insert(conn, mo)
-        .values(
-            connection=connection,
-            dedup_key=dedup_key,
-            source_addr=source_addr,
-            dest_addr=dest_addr,
-            text=text,
-            data_coding=data_coding,
-            esm_class=esm_class,
-            short_message=short_message,
-            received_at=now,
-            status="received",
-            # (reference, total, sequence) of a concatenated part, so that parts waiting for
-            # their siblings can be re-held after a restart.
-            concat_ref=concat[0] if concat else None,
-            concat_total=concat[1] if concat else None,
-            concat_seq=concat[2] if concat else None,
-            content_key=content_key,
-            duplicate_of=duplicate_of,
-            ack_session=ack_session,
-        )
-        .on_conflict_do_nothing(index_elements=["connection", "dedup_key"])
-        .returning(mo.c.id)
-    )
-    new_id = conn.execute(stmt).scalar_one_or_none()
+    new_id = conn.execute(_mo_insert(conn), {
+        "connection": connection,
+        "dedup_key": dedup_key,
+        "source_addr": source_addr,
+        "dest_addr": dest_addr,
+        "text": text,
+        "data_coding": data_coding,
+        "esm_class": esm_class,
+        "short_message": short_message,
+        "received_at": now,
+        "status": "received",
+        # (reference, total, sequence) of a concatenated part, so that parts waiting for
+        # their siblings can be re-held after a restart.
+        "concat_ref": concat[0] if concat else None,
+        "concat_total": concat[1] if concat else None,
+        "concat_seq": concat[2] if concat else None,
+        "content_key": content_key,
+        "duplicate_of": duplicate_of,
+        "ack_session": ack_session,
+    }).scalar_one_or_none()
     if new_id is not None:
         record_event(conn, "in", new_id, "received", now=now)
         return new_id, True
@@ -128,12 +150,7 @@ def store_mo(
     if smsc_message_id:
         new_id, is_new = insert(f"smsc-id:{smsc_message_id}", None)
         return StoredIdentity(new_id, None) if is_new else redelivery_of(new_id)
-    latest = conn.execute(
-        sa.select(mo.c.id, mo.c.duplicate_of, mo.c.ack_confirmed, mo.c.received_at)
-        .where(mo.c.content_key == content_key)
-        .order_by(mo.c.id.desc())
-        .limit(1)
-    ).one_or_none()
+    latest = conn.execute(_LATEST_BY_CONTENT, {"content_key": content_key}).one_or_none()
     if latest is not None and not latest.ack_confirmed and latest.received_at >= now - horizon:
         return redelivery_of(latest.id)
     # The predecessor's id (even one past the horizon) keeps the claim key unique.
@@ -176,22 +193,15 @@ def claim_mos(conn: Connection, ids: list[int]) -> bool:
     """Take these received MOs for processing in this transaction, or False when another
     worker already finished them. On PostgreSQL the UPDATE locks the rows, so a concurrent
     claimer waits for our commit and then finds them processed (no effect twice)."""
-    done = conn.execute(
-        sa.update(mo).where(mo.c.id.in_(ids), mo.c.status == "received")
-        .values(status="received")
-    ).rowcount
+    done = conn.execute(_CLAIM, {"ids": ids}).rowcount
     return done == len(ids)
 
 
 def mark_mo_processed(conn: Connection, id: int, *, command: str | None, now: datetime,
                       disposition: str | None = None) -> bool:
     """Final state of a received MO; False when it was already final (another worker won)."""
-    done = conn.execute(
-        sa.update(mo)
-        .where(mo.c.id == id, mo.c.status == "received")
-        .values(status="processed", processed_at=now, command=command, error=None,
-                disposition=disposition)
-    ).rowcount
+    done = conn.execute(_PROCESSED, {"b_id": id, "b_now": now, "b_command": command,
+                                     "b_disposition": disposition}).rowcount
     if done:
         record_event(conn, "in", id, "processed", now=now,
                      detail=" ".join(x for x in (disposition, command) if x) or None)

@@ -206,6 +206,12 @@ outbound_messages = Table(
     Index(None, "claimed_by", "status"),
 )
 
+# The claim's order and the expiry look-up (migration 0017_hot_path).
+Index("ix_outbound_messages_due", outbound_messages.c.status, outbound_messages.c.priority,
+      sa.func.coalesce(outbound_messages.c.schedule_at, outbound_messages.c.created_at),
+      outbound_messages.c.id)
+Index("ix_outbound_messages_expiry", outbound_messages.c.status, outbound_messages.c.expires_at)
+
 outbound_parts = Table(
     "outbound_parts",
     metadata,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -10,11 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from store import upstream
-from store.events import dialect_insert, record_event, record_events
-from store.ids import normalise_smsc_id
+from store.events import dialect_insert, record_event, record_event_rows, record_events
+from store.ids import normalise_smsc_id, smsc_id_candidates
 from store.models import message_events as events
 from store.models import outbound_messages as msg
 from store.models import outbound_parts as part
+from store.models import pending_receipts as pending
 from store.models_upstream import upstream_outbox
 from store.receipts import apply_pending_for
 
@@ -27,6 +29,10 @@ NO_SUBMIT_RESPONSE = 0x10000
 EXPIRE_BATCH = 1000
 
 CancelResult = Literal["cancelled", "not_found", "too_late"]
+
+
+# Built once, executed with parameters: a reply per MO is queued on the hot path.
+_ENQUEUE = msg.insert().returning(msg.c.id)
 
 
 def enqueue_mt(
@@ -44,23 +50,12 @@ def enqueue_mt(
 ) -> int:
     if not 0 <= priority <= 3:
         raise ValueError(f"priority must be 0..3, got {priority}")
-    new_id: int = conn.execute(
-        msg.insert()
-        .values(
-            priority=priority,
-            source_addr=source_addr,
-            dest_addr=dest_addr,
-            text=text,
-            status="queued",
-            schedule_at=schedule_at,
-            expires_at=expires_at,
-            created_at=now,
-            updated_at=now,
-            in_reply_to=in_reply_to,
-            registered_delivery=registered_delivery,
-        )
-        .returning(msg.c.id)
-    ).scalar_one()
+    new_id: int = conn.execute(_ENQUEUE, {
+        "priority": priority, "source_addr": source_addr, "dest_addr": dest_addr,
+        "text": text, "status": "queued", "schedule_at": schedule_at,
+        "expires_at": expires_at, "created_at": now, "updated_at": now,
+        "in_reply_to": in_reply_to, "registered_delivery": registered_delivery,
+    }).scalar_one()
     record_event(conn, "out", new_id, "queued", now=now)
     return new_id
 
@@ -325,6 +320,116 @@ def mark_part_submitted(
         )
     ).one()
     apply_pending_for(conn, found, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedPart:
+    """A submit_sm_resp (ESME_ROK) to record: see `mark_part_submitted` for the fields."""
+
+    message_id: int
+    part_no: int
+    parts: int
+    smsc_message_id: str
+    cost_millis: int | None = None
+    connection: str | None = None
+
+
+# Statements of the batched path, built once (building Core statements per call was a
+# quarter of the writer thread's time; their compiled form is then found in the cache).
+_ids = sa.bindparam("ids", expanding=True)
+_PARTS_OF = sa.select(part.c.message_id, part.c.part_no, part.c.smsc_message_id).where(
+    part.c.message_id.in_(_ids))
+_SET_ROUTE = (
+    sa.update(msg).where(msg.c.id == sa.bindparam("b_id"))
+    .values(parts=sa.bindparam("b_parts"),
+            cost_millis=sa.func.coalesce(sa.bindparam("b_cost", type_=sa.Integer),
+                                         msg.c.cost_millis),
+            connection=sa.func.coalesce(sa.bindparam("b_conn", type_=sa.String),
+                                        msg.c.connection)))
+_SUBMITTED = (
+    sa.update(msg).where(msg.c.id.in_(_ids), msg.c.status == "sending")
+    .values(status="submitted", updated_at=sa.bindparam("b_now")).returning(msg.c.id))
+_PENDING_FOR = sa.select(pending.c.smsc_message_id).where(
+    pending.c.smsc_message_id.in_(sa.bindparam("cands", expanding=True))).limit(1)
+_UPSERTS: dict[str, Any] = {}
+
+
+def _part_upsert(conn: Connection) -> Any:
+    stmt = _UPSERTS.get(conn.dialect.name)
+    if stmt is None:
+        ins = dialect_insert(conn, part)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["message_id", "part_no"],
+            set_={"smsc_message_id": ins.excluded.smsc_message_id, "status": "submitted",
+                  "error_code": None, "submitted_at": ins.excluded.submitted_at,
+                  "done_at": None})
+        _UPSERTS[conn.dialect.name] = stmt
+    return stmt
+
+
+def mark_parts_submitted(conn: Connection, items: Sequence[SubmittedPart], *,
+                         now: datetime) -> None:
+    """`mark_part_submitted` for many parts at once: about five statements per batch
+    instead of about nine per part (the dispatcher's submit responses, gateway/mt_outcomes.py).
+
+    The rare cases - a part that already holds a different SMSC id (its earlier copy must be
+    kept) or twice in the batch, a receipt that overtook its submit_sm_resp - go through
+    `mark_part_submitted` itself, with every part of their message, so the outcome is the
+    same as recording the parts one by one.
+    """
+    if not items:
+        return
+    for it in items:
+        if not 1 <= it.part_no <= it.parts:
+            raise ValueError(f"part_no {it.part_no} outside 1..{it.parts}")
+    message_ids = sorted({it.message_id for it in items})
+    held: dict[tuple[int, int], str | None] = {
+        (r.message_id, r.part_no): r.smsc_message_id
+        for r in conn.execute(_PARTS_OF, {"ids": message_ids})}
+    norm = [normalise_smsc_id(it.smsc_message_id) for it in items]
+    slow: set[int] = set()
+    seen: set[tuple[int, int]] = set()
+    for it, n in zip(items, norm, strict=True):
+        key = (it.message_id, it.part_no)
+        earlier = held.get(key)
+        if key in seen or (earlier and earlier != n):
+            slow.add(it.message_id)
+        seen.add(key)
+    cands = sorted({c for n in norm for c in smsc_id_candidates(n)})
+    if cands and conn.execute(_PENDING_FOR, {"cands": cands}).first() is not None:
+        # A receipt came before its part was known: find whose and take the careful path.
+        parked = {normalise_smsc_id(x) for x in conn.execute(
+            sa.select(pending.c.smsc_message_id).where(pending.c.smsc_message_id.in_(cands))
+        ).scalars()}
+        for it, n in zip(items, norm, strict=True):
+            if not parked.isdisjoint(smsc_id_candidates(n)):
+                slow.add(it.message_id)
+    fast = [(it, n) for it, n in zip(items, norm, strict=True) if it.message_id not in slow]
+    if fast:
+        conn.execute(_part_upsert(conn), [
+            {"message_id": it.message_id, "part_no": it.part_no, "smsc_message_id": n,
+             "status": "submitted", "submitted_at": now} for it, n in fast])
+        last = {it.message_id: it for it, _ in fast}
+        conn.execute(_SET_ROUTE, [
+            {"b_id": m, "b_parts": it.parts, "b_cost": it.cost_millis, "b_conn": it.connection}
+            for m, it in last.items()])
+        for it, n in fast:
+            held[(it.message_id, it.part_no)] = n
+        ids_of: dict[int, list[tuple[int, str]]] = {}
+        for (m, p), smsc_id in held.items():
+            if p > 0 and smsc_id is not None and m in last:
+                ids_of.setdefault(m, []).append((p, smsc_id))
+        complete = [m for m, it in last.items() if len(ids_of.get(m, ())) >= it.parts]
+        if complete:
+            done = conn.execute(_SUBMITTED, {"ids": complete, "b_now": now}).scalars().all()
+            record_event_rows(conn, [
+                {"direction": "out", "message_id": m, "status": "submitted", "at": now,
+                 "detail": ",".join(i for _, i in sorted(ids_of[m]))} for m in sorted(done)])
+    for it in items:
+        if it.message_id in slow:
+            mark_part_submitted(conn, message_id=it.message_id, part_no=it.part_no,
+                                parts=it.parts, smsc_message_id=it.smsc_message_id, now=now,
+                                cost_millis=it.cost_millis, connection=it.connection)
 
 
 def _keep_earlier_copy(conn: Connection, message_id: int, part_no: int, new_id: str) -> None:

@@ -83,6 +83,20 @@ def owe_receipt(conn: Connection, message_id: int, *, now: datetime) -> int | No
     return count or None
 
 
+_FROM_UPSTREAM = sa.select(outbound_messages.c.id).where(
+    outbound_messages.c.id.in_(sa.bindparam("ids", expanding=True)),
+    outbound_messages.c.upstream.is_not(None))
+
+
+def owe_receipts(conn: Connection, message_ids: list[int], *, now: datetime) -> list[int]:
+    """`owe_receipt` for many messages: one look-up finds the few an application sent (a
+    receipt batch is mostly the gateway's own MTs). Returns the ids of those now owing one."""
+    if not message_ids:
+        return []
+    return [int(m) for m in conn.execute(_FROM_UPSTREAM, {"ids": sorted(set(message_ids))})
+            .scalars().all() if owe_receipt(conn, int(m), now=now) is not None]
+
+
 def owe_part_receipt(conn: Connection, *, system_id: str, receipt_for: str, status: str,
                      dest_addr: str, source_addr: str, submitted_at: datetime, now: datetime,
                      text: str, error_code: int = 0, error_text: str | None = None,

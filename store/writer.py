@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from store.db import WRITE_OPTION, is_unavailable, unavailable
+from store.events import begin_deferred, discard_deferred, flush_deferred
 
 log = logging.getLogger(__name__)
 
@@ -209,11 +210,17 @@ class GroupCommitWriter:
             if conn is None:
                 conn = self._connect()
             with conn.begin():
+                # The batch's status events are written together just before COMMIT
+                # (store/events.py): one executemany instead of one INSERT each.
+                begin_deferred(conn)
                 for index, op in enumerate(ops):  # noqa: B007 (index read in except)
                     results.append(op.fn(conn))
-                index = None  # past the ops: an error now comes from COMMIT
+                index = None  # past the ops: an error now comes from the events or COMMIT
+                flush_deferred(conn)
             return results, None, None, conn
         except Exception as exc:
+            if conn is not None:
+                discard_deferred(conn)
             if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
                 log.warning("store writer lost its connection, reconnecting: %s", exc)
             if conn is not None and (conn.invalidated or conn.closed or is_unavailable(exc)):
