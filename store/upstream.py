@@ -83,14 +83,18 @@ def owe_receipt(conn: Connection, message_id: int, *, now: datetime) -> int | No
     return count or None
 
 
+# The few messages of a batch that owe someone news of their final state: an application
+# that submitted them over SMPP, or a callback_url (store/webhooks.py).
 _FROM_UPSTREAM = sa.select(outbound_messages.c.id).where(
     outbound_messages.c.id.in_(sa.bindparam("ids", expanding=True)),
-    outbound_messages.c.upstream.is_not(None))
+    sa.or_(outbound_messages.c.upstream.is_not(None),
+           outbound_messages.c.callback_url.is_not(None)))
 
 
 def owe_receipts(conn: Connection, message_ids: list[int], *, now: datetime) -> list[int]:
-    """`owe_receipt` for many messages: one look-up finds the few an application sent (a
-    receipt batch is mostly the gateway's own MTs). Returns the ids of those now owing one."""
+    """`owe_receipt` for many messages: one look-up finds the few an application sent or a
+    callback waits for (a receipt batch is mostly the gateway's own MTs). Returns the ids of
+    those now owing an application a receipt."""
     if not message_ids:
         return []
     return [int(m) for m in conn.execute(_FROM_UPSTREAM, {"ids": sorted(set(message_ids))})
