@@ -28,12 +28,13 @@ STATIC = Path(__file__).with_name("static")
 def mount(app: FastAPI, gw: Gateway) -> None:
     """Add the console and the local /docs and /redoc to the API app (create it with
     ``docs_url=None, redoc_url=None``)."""
-    from gateway.console import edit_pages, pages, rules_pages, users_pages
+    from gateway.console import edit_pages, engagement_pages, pages, rules_pages, users_pages
 
     app.state.console_sessions = Sessions(gw)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="console-static")
     # Before pages.router: its /ui/{kind} list route would otherwise take /ui/rules etc.
-    for extra in (rules_pages.router, users_pages.router, edit_pages.router):
+    for extra in (rules_pages.router, users_pages.router, edit_pages.router,
+                  engagement_pages.router):
         app.include_router(extra)
     app.include_router(pages.router)
 

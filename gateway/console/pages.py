@@ -40,9 +40,9 @@ from store import admin, users
 from store.domain import accounts as account_repo
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
-NAV = ("overview", "messages", "conversations", "orders", "broadcasts", "accounts",
-       "products", "topics", "groups", "rules", "templates", "data", "statistics", "audit",
-       "phones", "users")
+NAV = ("overview", "messages", "conversations", "orders", "broadcasts", "engagements",
+       "accounts", "products", "topics", "groups", "rules", "templates", "data", "statistics",
+       "audit", "phones", "users")
 ADMIN_ONLY = frozenset({"users"})  # left out of the navigation of other roles
 PAGE_SIZE = 100  # rows per page on the long lists (messages, accounts, audit)
 

@@ -244,3 +244,27 @@ async def test_every_page_renders_without_console_errors(gw: Gateway, login: Any
     await s.page.wait_for_selector(".swagger-ui .info", timeout=15000)
     assert s.problems == [], s.problems
 
+
+
+async def test_poll_open_to_a_keyword_tallies_live(gw: Gateway, login: Any) -> None:
+    s = await login("operator")
+    await s.goto("/ui/engagements")
+    await s.page.click("#new-poll")
+    await s.page.fill("input[name=name]", "Shelf check")
+    await s.page.select_option("select[name=lang]", "en")
+    await s.page.fill("input[name=keyword]", "SHELF")
+    await s.page.fill("input[name=question]", "Is the new display up? 1 Yes 2 No")
+    await s.page.fill("textarea[name=options]", "Yes = Y, 是\nNo = N, 否")
+    await s.page.select_option("select[name=target_kind]", "")
+    await s.page.check("input[name=open_to_all]")
+    await s.page.click("#create-engagement")
+    await s.page.wait_for_selector("#start")
+    await s.page.click("#start")
+    await s.page.wait_for_selector("#state[data-status=running]")
+    assert await s.page.inner_text("#tallies tr.tally[data-option='1'] .votes") == "0"
+    # A vote texted from a virtual handset: the tally on the open page updates by itself.
+    assert "Yes" in await texted(gw, "8613700000051", "SHELF 是")
+    await s.page.wait_for_selector("#tallies[data-votes='1']", timeout=8000)
+    assert await s.page.inner_text("#tallies tr.tally[data-option='1'] .votes") == "1"
+    await s.shot("engagement")
+    assert s.problems == [], s.problems

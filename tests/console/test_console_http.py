@@ -120,7 +120,14 @@ async def test_every_page_renders_in_both_languages(console_gw: Gateway,
     for name in (*NAV, "me"):
         r = await http.get(f"/ui/{'' if name == 'overview' else name}")
         assert r.status_code == 200, (name, r.text[:300])
+    # Pages under the navigation: an engagement's create forms and its results (demo data).
+    for path in ("/ui/engagements/new?kind=poll", "/ui/engagements/new?kind=survey",
+                 "/ui/engagements/new?kind=campaign", "/ui/engagements/1",
+                 "/ui/engagements/2"):
+        r = await http.get(path)
+        assert r.status_code == 200, (path, r.text[:300])
     page = await http.get("/ui/")
     r = await http.post("/ui/me/lang", data={"lang": "zh", "csrf": form_token(page.text)})
     assert r.status_code == 303
     assert "总览" in (await http.get("/ui/")).text
+    assert "计票" in (await http.get("/ui/engagements/1")).text  # the demo poll, in Chinese
