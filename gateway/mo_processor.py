@@ -338,9 +338,12 @@ class MoProcessor:
         if not inbound.mark_mo_processed(conn, mo.id, command=command, now=now,
                                          disposition=disposition):
             return None
+        # From the number that was texted, as the original's reply was (issue 12).
+        number = self.numbers.match(mo.dest) if self.numbers is not None else None
+        source = number.number if number is not None else self.source_addr
         for text in texts:
             outbound.enqueue_mt(conn, dest_addr=mo.source, text=text, priority=PRIORITY_REPLY,
-                                now=now, source_addr=self.source_addr, in_reply_to=mo.id)
+                                now=now, source_addr=source, in_reply_to=mo.id)
         reply = "\n".join(texts) or None
         return Done(Outcome(reply, "en", command, None), disposition)
 
