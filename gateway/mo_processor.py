@@ -32,7 +32,7 @@ from commands.guards import SenderGuards
 from commands.normalize import is_cjk
 from commands.parsed import Parsed
 from commands.rules import RuleCache
-from commands.templates import render
+from commands.templates import OVERRIDES, render
 from gateway.metrics import METRICS
 from gateway.smpp import text as smstext
 from store import inbound, outbound
@@ -196,6 +196,7 @@ class MoProcessor:
             # On a read thread: a not yet upgraded scrypt hash costs ~24 ms (commands/pins.py).
             pin = await self.store.read(lambda c: pins.check(c, phone, parsed))
         rules = await self.rules.current(self.store)
+        await OVERRIDES.refresh(self.store)  # operators' template edits (no I/O most times)
 
         def run(conn) -> Done | None:  # type: ignore[no-untyped-def]
             if not inbound.claim_mos(conn, mo_ids):
