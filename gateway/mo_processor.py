@@ -32,7 +32,7 @@ from commands.guards import SenderGuards
 from commands.normalize import is_cjk
 from commands.parsed import Parsed
 from commands.rules import RuleCache
-from commands.templates import render
+from commands.templates import OVERRIDES, render
 from gateway.metrics import METRICS
 from gateway.smpp import text as smstext
 from store import inbound, outbound
@@ -196,6 +196,7 @@ class MoProcessor:
             # On a read thread: a not yet upgraded scrypt hash costs ~24 ms (commands/pins.py).
             pin = await self.store.read(lambda c: pins.check(c, phone, parsed))
         rules = await self.rules.current(self.store)
+        await OVERRIDES.refresh(self.store)  # operators' template edits (no I/O most times)
 
         def run(conn) -> Done | None:  # type: ignore[no-untyped-def]
             if not inbound.claim_mos(conn, mo_ids):
@@ -338,9 +339,12 @@ class MoProcessor:
         if not inbound.mark_mo_processed(conn, mo.id, command=command, now=now,
                                          disposition=disposition):
             return None
+        # From the number that was texted, as the original's reply was (issue 12).
+        number = self.numbers.match(mo.dest) if self.numbers is not None else None
+        source = number.number if number is not None else self.source_addr
         for text in texts:
             outbound.enqueue_mt(conn, dest_addr=mo.source, text=text, priority=PRIORITY_REPLY,
-                                now=now, source_addr=self.source_addr, in_reply_to=mo.id)
+                                now=now, source_addr=source, in_reply_to=mo.id)
         reply = "\n".join(texts) or None
         return Done(Outcome(reply, "en", command, None), disposition)
 

@@ -560,6 +560,18 @@ settings = Table(
     Column("value", Text, nullable=False),
 )
 
+# Operators' replacements of reply templates (commands/templates.py), by (lang, key); the
+# YAML default applies where there is none (migration 0018).
+template_overrides = Table(
+    "template_overrides",
+    metadata,
+    Column("lang", String(8), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(64), nullable=True),
+)
+
 # -- outbound engine (migration 0004) ----------------------------------------------------------
 
 BROADCAST_STATUSES = ("scheduled", "running", "done", "cancelled")
@@ -580,6 +592,8 @@ broadcasts = Table(
     Column("queued", Integer, nullable=False, server_default="0"),
     Column("skipped", Integer, nullable=False, server_default="0"),  # opted out
     Column("error", Text, nullable=True),  # why it could not run (migration 0010)
+    # The service number it goes out from; None: SMSGW_SOURCE_ADDR (migration 0018).
+    Column("service_number", String(32), nullable=True),
     Column("created_by", String(64), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -368,8 +368,10 @@ def create_broadcast(
     priority: int = PRIORITY_BULK,
     schedule_at: datetime | None = None,
     created_by: str | None = None,
+    service_number: str | None = None,
 ) -> int:
-    """A broadcast waiting to run ('scheduled'); it runs at ``schedule_at`` (None = now).
+    """A broadcast waiting to run ('scheduled'); it runs at ``schedule_at`` (None = now),
+    its messages from ``service_number`` (None: the policy's number, SMSGW_SOURCE_ADDR).
 
     target: group → "name" or {"group": name}; segment → {"region"|"role"|"route"|
     "value_band": value or [values]}; topic → "CODE" or {"topic": code}; list → [numbers]
@@ -385,7 +387,7 @@ def create_broadcast(
     return int(conn.execute(broadcasts.insert().values(
         name=name, target_kind=target_kind, target=json.dumps(spec, ensure_ascii=False),
         text=text, priority=priority, schedule_at=schedule_at, status="scheduled",
-        created_by=created_by, created_at=now, updated_at=now,
+        created_by=created_by, created_at=now, updated_at=now, service_number=service_number,
     ).returning(broadcasts.c.id)).scalar_one())
 
 
@@ -559,6 +561,8 @@ def enqueue_broadcast_chunk(conn: Connection, broadcast_id: int, chunk: Sequence
             om.c.broadcast_id == broadcast_id, om.c.dest_addr.in_(phones[i:i + 900])))
             .scalars())
     chunk = [r for r in chunk if r.phone not in queued]
+    if row.service_number is not None:
+        policy = replace(policy, source_addr=row.service_number)
     ids = enqueue_notices(conn, chunk, text=row.text, priority=row.priority, now=now,
                           broadcast_id=broadcast_id, policy=policy)
     conn.execute(sa.update(broadcasts).where(broadcasts.c.id == broadcast_id).values(

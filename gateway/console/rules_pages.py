@@ -2,8 +2,8 @@
 
 Rules are saved through the admin API's own route functions (gateway/api/routes/rules.py:
 the engine's validation, the rules version bump, the audit), so a rule saved here is checked
-and applied exactly as one PUT by API. Reply templates ship with a release and are shown
-read-only, as the API serves them.
+and applied exactly as one PUT by API. Reply templates ship with a release; an operator
+overrides or resets one through the API's own template routes (the same checks and audit).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from commands.rules import RULE_ACTIONS
-from commands.templates import LANGS, table
+from commands.templates import LANGS, OVERRIDES, current, table
 from common.phones import InvalidPhoneNumber, canonical
 from gateway.api.errors import ApiError
 from gateway.api.routes import rules as rules_api
+from gateway.api.routes import templates as templates_api
 from gateway.console.auth import check_csrf, require
 from gateway.console.i18n import translator
 from gateway.console.pages import Me, Token, back, gw_of, render
@@ -111,13 +112,64 @@ async def try_it(request: Request, me: Me, token: Token,
     return render(request, "_tryit.html", me, tried=result, try_error=None)
 
 
-@router.get("/templates", response_class=HTMLResponse)
-async def templates_page(request: Request, me: Me, q: str | None = None) -> HTMLResponse:
-    tables = {lang: table(lang) for lang in LANGS}
+async def _templates_page(request: Request, me: Any, q: str | None = None,
+                          status: int = 200, **ctx: Any) -> HTMLResponse:
+    await OVERRIDES.refresh(gw_of(request).store)
+    tables = {lang: current(lang) for lang in LANGS}
     keys = sorted({k for t in tables.values() for k in t})
     if q:
         needle = q.lower()
         keys = [k for k in keys if needle in k.lower()
                 or any(needle in t.get(k, "").lower() for t in tables.values())]
-    return render(request, "templates.html", me, page="templates", keys=keys, tables=tables,
-                  langs=LANGS, q=q or "")
+    overridden = {(lang, k) for lang in LANGS for k in keys if tables[lang].get(k) !=
+                  table(lang).get(k)}
+    ctx.setdefault("form", None)
+    return render(request, "templates.html", me, status, page="templates", keys=keys,
+                  tables=tables, langs=LANGS, q=q or "", overridden=overridden, **ctx)
+
+
+@router.get("/templates", response_class=HTMLResponse)
+async def templates_page(request: Request, me: Me, q: str | None = None,
+                         edit: str | None = None) -> HTMLResponse:
+    """The templates in use; ``edit=<lang>/<key>`` opens the form for one."""
+    form = None
+    if edit:
+        lang, _, key = edit.partition("/")
+        if lang not in LANGS or key not in table(lang):
+            return await _templates_page(request, me, q, 404, error=f"no template {edit}")
+        form = await gw_of(request).store.read(lambda c: templates_api._view(c, lang, key))
+    return await _templates_page(request, me, q, form=form)
+
+
+@router.post("/templates/{lang}/{key}", response_class=HTMLResponse, response_model=None)
+async def save_template(request: Request, me: Me, token: Token, lang: str, key: str,
+                        text: Annotated[str, Form(max_length=2000)]) -> Response:
+    check_csrf(me, token)
+    require(me, "operator")
+    gw, actor = gw_of(request), me.actor(request)
+    try:
+        if lang not in LANGS:
+            raise ApiError(404, "not_found", f"no template {lang}/{key}")
+        await templates_api.put_template(lang, key, templates_api.TemplateIn(text=text), gw,
+                                         actor)  # type: ignore[arg-type]
+    except ApiError as exc:  # names the placeholder, plural or word to fix
+        form = {"lang": lang, "key": key, "text": text,
+                "default": table(lang).get(key, "") if lang in LANGS else ""}
+        return await _templates_page(request, me, None, exc.status, form=form,
+                                     error=exc.message)
+    return back("/ui/templates", m="template_saved", id=f"{lang}/{key}")
+
+
+@router.post("/templates/{lang}/{key}/reset", response_model=None)
+async def reset_template(request: Request, me: Me, token: Token, lang: str, key: str
+                         ) -> Response:
+    check_csrf(me, token)
+    require(me, "operator")
+    try:
+        if lang not in LANGS:
+            raise ApiError(404, "not_found", f"no template {lang}/{key}")
+        await templates_api.reset_template(lang, key, gw_of(request),  # type: ignore[arg-type]
+                                           me.actor(request))
+    except ApiError as exc:
+        return await _templates_page(request, me, None, exc.status, error=exc.message)
+    return back("/ui/templates", m="template_reset", id=f"{lang}/{key}")

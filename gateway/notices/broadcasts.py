@@ -90,15 +90,34 @@ def check_target(conn: Connection, kind: str, target: Any) -> Any:
     return target
 
 
+def check_service_number(number: str | None, configured: Sequence[str]) -> str | None:
+    """The number a broadcast goes out from, as stored (None: the default number), or
+    ValueError naming the configured ones. ``configured``: the numbers of SMSGW_NUMBERS_FILE,
+    or just SMSGW_SOURCE_ADDR without it. A number the gateway does not answer on would
+    send texts people cannot reply to."""
+    if number is None:
+        return None
+    wanted = number.strip().removeprefix("+")
+    if wanted not in configured:
+        raise ValueError(f"service_number {number!r} is not a configured service number; "
+                         f"use one of: {', '.join(configured)}")
+    return wanted
+
+
 def create_checked(conn: Connection, *, name: str, target_kind: str, target: Any, text: str,
                    now: datetime, priority: int = PRIORITY_BULK,
-                   schedule_at: datetime | None = None, created_by: str | None = None) -> int:
+                   schedule_at: datetime | None = None, created_by: str | None = None,
+                   service_number: str | None = None,
+                   configured_numbers: Sequence[str] = ()) -> int:
     """`store.notices.create_broadcast` after the checks every entry point owes it: the
-    target (`check_target`) and the text (`gateway.mt_text`). Raises ValueError."""
+    target (`check_target`), the text (`gateway.mt_text`) and the service number
+    (`check_service_number` against ``configured_numbers``). Raises ValueError."""
+    number = check_service_number(service_number, configured_numbers)
     target = check_target(conn, target_kind, target)
     return sn.create_broadcast(conn, name=name, target_kind=target_kind, target=target,
                                text=mt_text(text), now=now, priority=priority,
-                               schedule_at=schedule_at, created_by=created_by)
+                               schedule_at=schedule_at, created_by=created_by,
+                               service_number=number)
 
 
 async def run_broadcast(write: Write, broadcast_id: int, *, policy: NoticePolicy,

@@ -9,19 +9,7 @@ import pytest
 
 from commands.help import help_text
 from commands.registry import REGISTRY
-from commands.templates import fill, render, table
-
-# ASCII words a Chinese reply may contain: the protocol's own words (ERR, error codes,
-# command keywords and aliases) and codes, i.e. words with a digit (R1001, 1001, E03).
-ALLOWED_IN_ZH = {"ERR"} | {k.upper() for s in REGISTRY.specs.values()
-                           for k in (s.code, *s.pinyin, *s.english)}
-# Topic codes in the registry's examples (订阅SALES) are codes too.
-ALLOWED_IN_ZH |= {"SALES"}
-
-
-def english_words(text: str) -> list[str]:
-    return [w for w in re.findall(r"[A-Za-z][A-Za-z0-9]*", text)
-            if w.upper() not in ALLOWED_IN_ZH and not any(ch.isdigit() for ch in w)]
+from commands.templates import english_words, fill, render, table
 
 
 def placeholders(template: str) -> list[str]:

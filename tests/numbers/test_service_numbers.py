@@ -86,3 +86,53 @@ def test_numbers_file_errors_are_clear() -> None:
     assert plan.match("106908812").number == "1069088"  # type: ignore[union-attr]
     assert plan.match("1069012").number == "10690"  # type: ignore[union-attr]
     assert plan.match("95555") is None
+
+
+async def _api_key(gw: Gateway) -> str:
+    _, key = await gw.store.write(lambda c: admin.create_api_key(
+        c, name="b", role="admin", now=datetime.now(UTC)))
+    return key
+
+
+async def test_broadcast_goes_out_from_the_named_service_number(gw: Gateway) -> None:
+    key = await _api_key(gw)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.api_port}",
+                                 headers={"Authorization": f"Bearer {key}"}) as api:
+        bad = await api.post("/broadcasts", json={
+            "name": "x", "target_kind": "list", "target": [PHONE], "text": "hi",
+            "service_number": "95555"})
+        assert bad.status_code == 422, bad.text
+        assert "95555" in bad.text and SUB in bad.text  # names the number and the choices
+        before = len(gw.simulator.handset(PHONE).inbox)
+        made = await api.post("/broadcasts", json={
+            "name": "hotline news", "target_kind": "list", "target": [PHONE],
+            "text": "Hotline news", "service_number": SUB})
+        assert made.status_code == 201, made.text
+        assert made.json()["service_number"] == SUB
+        default = await api.post("/broadcasts", json={
+            "name": "main news", "target_kind": "list", "target": [PHONE],
+            "text": "Main news"})
+        assert default.status_code == 201 and default.json()["service_number"] is None
+    inbox = await gw.simulator.wait_for_inbox(PHONE, before + 2, timeout=15)
+    sources = {m.text: m.source_addr for m in inbox[before:]}
+    assert sources == {"Hotline news": SUB, "Main news": MAIN}
+
+
+async def test_redelivered_mo_replay_comes_from_the_number_texted(gw: Gateway) -> None:
+    """A replayed reply (not a read-only command: the original's answer is re-sent) goes out
+    from the number the person texted, as the fresh reply did."""
+    await gw.store.write(lambda c: save_rule(c, validate_rule({
+        "name": "hotline-open", "keyword": "OPENING", "action": "reply", "priority": 1,
+        "argument": "Open 9-5", "service_number": SUB}), datetime.now(UTC)))
+    gw.rules.invalidate()
+    before = len(gw.simulator.handset(PHONE).inbox)
+    ids = await gw.simulator.inject_mo(PHONE, SUB, "OPENING")
+    await gw.simulator.wait_delivered(ids)
+    gw.simulator.drop_connections()
+    await gw.simulator.wait_for_inbox(PHONE, before + 1, timeout=10)
+    await gw.simulator.redeliver(ids[0], timeout=10)
+    inbox = await gw.simulator.wait_for_inbox(PHONE, before + 2, timeout=10)
+    assert [(m.source_addr, m.text) for m in inbox[before:]] == [(SUB, "Open 9-5")] * 2
+    rows = await gw.store.read(lambda c: c.exec_driver_sql(
+        "SELECT disposition FROM inbound_messages WHERE duplicate_of IS NOT NULL").all())
+    assert [r[0] for r in rows] == ["replayed_duplicate"]

@@ -42,6 +42,19 @@ class BroadcastIn(BaseModel):
     text: MtText
     priority: int = Field(default=3, ge=0, le=3)
     schedule_at: AwareDatetime | None = Field(default=None, description="omit for now")
+    service_number: str | None = Field(
+        default=None, max_length=32,
+        description="the number it goes out from: one of GET /numbers (SMSGW_NUMBERS_FILE); "
+                    "omit for the default number")
+
+
+def _service_numbers(gw: Any) -> list[str]:
+    """The numbers a broadcast may go out from: the configured service numbers, or the one
+    default number without a numbers file."""
+    plan = getattr(getattr(gw, "processor", None), "numbers", None)
+    if plan is not None:
+        return [n.number for n in plan.numbers]
+    return [gw.settings.source_addr]
 
 
 def _wake(gw: Any) -> None:
@@ -62,19 +75,23 @@ async def list_broadcasts(gw: Gw, _: Caller,
 async def create_broadcast(body: BroadcastIn, gw: Gw, actor: Caller) -> dict[str, Any]:
     """Create a broadcast; it is queued at ``schedule_at`` (or at once) by the gateway.
 
-    Its target is checked now: an unknown group or topic, an empty or unknown segment filter,
-    or a list with numbers that are not phone numbers is a 422 with the reason (bad numbers
-    each in ``error.details`` as ``{index, to, reason}``). Should it still fail when it runs
-    (the group deleted meanwhile), it ends ``cancelled`` with the reason in ``error``.
+    ``service_number`` must be a configured service number (422 lists them); its messages
+    go out from it. Its target is checked now: an unknown group or topic, an empty or
+    unknown segment filter, or a list with numbers that are not phone numbers is a 422 with
+    the reason (bad numbers each in ``error.details`` as ``{index, to, reason}``). Should it
+    still fail when it runs (the group deleted meanwhile), it ends ``cancelled`` with the
+    reason in ``error``.
     """
     sn = _impl()
+    numbers = _service_numbers(gw)
 
     def run(c: Connection) -> dict[str, Any]:
         try:
             bid = create_checked(
                 c, name=body.name, target_kind=body.target_kind, target=body.target,
                 text=body.text, now=datetime.now(UTC), priority=body.priority,
-                schedule_at=body.schedule_at, created_by=actor.name[:64])
+                schedule_at=body.schedule_at, created_by=actor.name[:64],
+                service_number=body.service_number, configured_numbers=numbers)
         except InvalidTarget as exc:
             raise ApiError(422, "invalid_broadcast", str(exc), exc.details) from None
         except ValueError as exc:
