@@ -42,7 +42,8 @@ def _smpp(spec: ConnectionSpec, ctx: ConnectorContext) -> Connector:
     s = ctx.settings
     return EsmeClient(
         SmscEndpoint(spec.name, spec.host or "127.0.0.1", spec.port, spec.system_id,
-                     spec.password, spec.system_type),
+                     spec.password, spec.system_type, tls=spec.tls, tls_ca=spec.tls_ca,
+                     tls_verify=spec.tls_verify),
         ctx.inbound.on_deliver_sm,
         session_config=SessionConfig(
             window=spec.window, response_timeout=s.response_timeout,
