@@ -102,6 +102,9 @@ def _by_keyword(ctx: Context, eng: Row, rest: str) -> Outcome:
                                       expires_at=_expiry(spec, ctx.now))
             return Outcome(opening(spec, lang), lang, _label(eng))
         return Outcome(question_text(spec.questions[session.step], lang), lang, _label(eng))
+    if session is None or session.status != "open":
+        # The poll's question now waits on this phone: a bare answer ("2") is its vote.
+        st.open_session(ctx.conn, eng.id, ctx.phone, lang=lang, now=ctx.now, expires_at=None)
     return Outcome(opening(spec, lang), lang, _label(eng))
 
 

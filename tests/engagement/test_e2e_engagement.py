@@ -270,3 +270,18 @@ async def test_campaign_reports_its_effect(gw: Gateway) -> None:
         assert (await http.post(f"/campaigns/{cid}/pause")).status_code == 200
         assert (await http.post(f"/campaigns/{cid}/close")).json()["status"] == "closed"
         assert (await http.post(f"/campaigns/{cid}/start")).status_code == 409
+
+
+async def test_open_poll_keyword_then_a_bare_number_votes(gw: Gateway) -> None:
+    """The demo poll as `smsgw phone` users try it: SAT, then 2 (the question says "reply
+    with a number"). Found by hand: the bare number got ERR E01."""
+    phone, other = PHONES[2], PHONES[3]
+    question = await send(gw, phone, "SAT")
+    assert "1=" in question and "2=" in question, question
+    vote = await send(gw, phone, "2")
+    assert not vote.startswith("ERR"), vote
+    rows = await gw.store.read(lambda c: c.execute(sa.text(
+        "SELECT choice FROM engagement_sessions WHERE phone = :p"), {"p": phone}).all())
+    assert [r.choice for r in rows] == [2]
+    # A phone that was never asked: a bare number is still not understood.
+    assert (await send(gw, other, "2")).startswith("ERR E01")
