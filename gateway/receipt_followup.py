@@ -17,14 +17,13 @@ queried, and applying a state, are conditional updates, so each happens once.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Row
 
+from gateway.periodic import Periodic
 from gateway.smpp import status as st
 from gateway.smpp import text as smstext
 from gateway.smpp.connection import SmppConnection
@@ -42,7 +41,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class ReceiptFollowUp:
+class ReceiptFollowUp(Periodic):
+    name = "receipt-followup"
+    log = log
+
     def __init__(self, store: Store, connection: Callable[[str], SmppConnection | None], *,
                  deadline: float, grace: float, interval: float, default_source: str,
                  on_final: Callable[[], None] = lambda: None,
@@ -55,27 +57,6 @@ class ReceiptFollowUp:
         self.default_source = default_source
         self.on_final = on_final  # e.g. wake the upstream server: a receipt may be owed
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="receipt-followup")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a database hiccup must not end the task; the next tick retries
-                log.exception("receipt follow-up failed; retrying in %.1fs", self.interval)
 
     async def tick(self) -> tuple[int, int]:
         """One pass: (parts followed up with query_sm, parts given up as unknown)."""

@@ -14,13 +14,12 @@ A receipt still unmatched after `unmatched_age` seconds is reported: the gauge
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from gateway.metrics import METRICS
+from gateway.periodic import Periodic
 from store import receipts
 from store.store import Store
 
@@ -38,7 +37,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class ReceiptSweep:
+class ReceiptSweep(Periodic):
+    name = "receipt-sweep"
+    log = log
+
     def __init__(self, store: Store, *, interval: float = 2.0, unmatched_age: float = 600.0,
                  full_every: int = 30, on_matched: Callable[[], None] = lambda: None,
                  clock: Callable[[], datetime] = _utcnow) -> None:
@@ -50,27 +52,6 @@ class ReceiptSweep:
         self.clock = clock
         self._ticks = 0
         self._reported: set[int] = set()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="receipt-sweep")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a database hiccup must not end the sweep; the next tick retries
-                log.exception("receipt sweep failed; retrying in %.1fs", self.interval)
 
     async def tick(self) -> int:
         """One pass; returns how many parked receipts were matched."""
