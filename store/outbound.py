@@ -10,7 +10,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from store import upstream
+# A module reference, not a name: store.receipts imports (through upstream) this module.
+from store import receipts, upstream
 from store.events import dialect_insert, record_event, record_event_rows, record_events
 from store.ids import normalise_smsc_id, smsc_id_candidates
 from store.models import message_events as events
@@ -18,7 +19,6 @@ from store.models import outbound_messages as msg
 from store.models import outbound_parts as part
 from store.models import pending_receipts as pending
 from store.models_upstream import upstream_outbox
-from store.receipts import apply_pending_for
 
 # error_code of a message failed because no submit_sm_resp came, even after the retry
 # (outside the SMPP status range). A late response may still show it was accepted.
@@ -319,7 +319,7 @@ def mark_part_submitted(
             part.c.id == part_id
         )
     ).one()
-    apply_pending_for(conn, found, now=now)
+    receipts.apply_pending_for(conn, found, now=now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,7 +457,7 @@ def _record_copy(conn: Connection, message_id: int, part_no: int, smsc_id: str,
         index_elements=["message_id", "part_no"], set_=values).returning(part.c.id)).scalar_one()
     found = conn.execute(sa.select(part.c.id, part.c.message_id, part.c.part_no,
                                    part.c.smsc_message_id).where(part.c.id == copy_id)).one()
-    apply_pending_for(conn, found, now=now)
+    receipts.apply_pending_for(conn, found, now=now)
 
 
 def record_late_submit(
