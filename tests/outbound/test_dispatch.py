@@ -104,12 +104,17 @@ async def test_priority_one_overtakes_a_queued_bulk_send(db_url: str) -> None:
         bulk = await enqueue_many(gw, ((f"86139{i:08d}", f"promo {i}", 3) for i in range(300)))
         await asyncio.sleep(0.05)
         replies = await enqueue_many(gw, ((f"86137{i:08d}", f"reply {i}", 1) for i in range(5)))
-        await wait_until(lambda: all_in(gw, bulk + replies, SENT), timeout=30)
         assert gw.store is not None
+        # Parts already on their way when the replies were queued (how many depends on the
+        # machine's speed): the replies may only wait behind what the dispatcher had claimed.
+        gone = await gw.store.read(lambda c: c.exec_driver_sql(
+            "SELECT count(*) FROM outbound_parts").scalar())
+        await wait_until(lambda: all_in(gw, bulk + replies, SENT), timeout=30)
         order = await gw.store.read(lambda c: list(c.exec_driver_sql(
             "SELECT message_id FROM outbound_parts ORDER BY id").scalars()))
         ranks = [order.index(r) for r in replies]
-        assert max(ranks) < 120, ranks  # ahead of most of the bulk
+        claimed_ahead = gw.settings.claim_batch + gw.settings.window
+        assert max(ranks) < min(gone + claimed_ahead + len(replies), 200), (ranks, gone)
         # And the bulk itself went in queue order (one connection, one stream).
         bulk_order = [m for m in order if m in set(bulk)]
         assert bulk_order == sorted(bulk_order)
