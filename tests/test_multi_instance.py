@@ -219,8 +219,8 @@ async def test_two_gateways_share_one_database(pg_url: str, tmp_path: Path) -> N
         logged = sum(int(n) for _, n in ran)
         assert logged <= digests <= logged + max(int(n) for _, n in ran), (digests, ran)
         assert len(sim.handset(MANAGER).inbox) >= digests - 1
-        first, last = min(slots), max(slots)
-        assert int(last[1:]) - int(first[1:]) + 1 == len(slots), ran  # and none skipped
+        # (Not "none skipped": slots come every 2 s here, and a scheduler tick late on a loaded
+        # machine runs the current slot, not the ones it missed, as after a restart.)
     finally:
         for a in apis:
             await a.aclose()
