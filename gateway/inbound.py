@@ -132,7 +132,8 @@ class InboundHandler:
                          if self.acks is not None and session is not None else None))
 
     async def _mo(self, connection: str, pdu: Pdu, session: Any) -> Reply:
-        arrived = time.monotonic()
+        # On the tracker's clock: "answered promptly" compares it with when the ack left.
+        arrived = self.acks.clock() if self.acks is not None else time.monotonic()
         text, raw, concat = mo_content(pdu)
         now = _now()
         source = mo_source(pdu)

@@ -264,8 +264,8 @@ class MoProcessor:
         label = " ".join(x for x in (outcome.command, outcome.error) if x) or None
         for mo_id in mo_ids:
             inbound.mark_mo_processed(conn, mo_id, command=label, now=now,
-                                      disposition=disposition)
-        inbound.mask_secrets(conn, mo_ids)  # the parts of a long message, as one text
+                                      disposition=disposition, mask=False)
+        inbound.mask_secrets(conn, mo_ids, whole=text)  # the parts of a long message, as one
         sent = outcome if reply == outcome.reply else Outcome(
             reply, outcome.lang, outcome.command, outcome.error, outcome.notices)
         return Done(sent, disposition)

@@ -12,38 +12,50 @@ from sqlalchemy.engine import Connection, Row
 from commands.secrets import mask_parts
 from gateway.smpp import text as smstext
 from store.events import dialect_insert, record_event
+from store.fastsql import FastStatement
 from store.models import inbound_messages as mo
 from store.models import outbound_messages as mt
 
 PRIORITY_REPLY = 1  # outbound priority of a reply to an MO (design.md)
 
 
-# The hot path's statements, built once (per dialect where ON CONFLICT differs) and run
-# with parameters: building Core statements per MO was a large share of the writer's time.
-_MO_INSERTS: dict[str, sa.Insert] = {}
-_LATEST_BY_CONTENT = (
+# The hot path's statements, compiled once per dialect and run on the raw cursor
+# (store/fastsql.py): SQLAlchemy's per-execution work was most of the writer's time.
+_MO_COLUMNS = ("connection", "dedup_key", "source_addr", "dest_addr", "text", "data_coding",
+               "esm_class", "short_message", "received_at", "status", "concat_ref",
+               "concat_total", "concat_seq", "content_key", "duplicate_of", "ack_session")
+_MO_INSERT = FastStatement(lambda conn: (
+    dialect_insert(conn, mo).values({c: sa.bindparam(c) for c in _MO_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["connection", "dedup_key"])
+    .returning(mo.c.id)))
+_LATEST_BY_CONTENT = FastStatement(
     sa.select(mo.c.id, mo.c.duplicate_of, mo.c.ack_confirmed, mo.c.received_at)
     .where(mo.c.content_key == sa.bindparam("content_key"))
     .order_by(mo.c.id.desc())
     .limit(1)
 )
+_FIND = FastStatement(sa.select(mo.c.id).where(
+    mo.c.connection == sa.bindparam("connection"), mo.c.dedup_key == sa.bindparam("dedup_key")))
+_GET = FastStatement(sa.select(mo).where(mo.c.id == sa.bindparam("b_id")))
 _CLAIM = (sa.update(mo).where(mo.c.id.in_(sa.bindparam("ids", expanding=True)),
                               mo.c.status == "received").values(status="received"))
-_PROCESSED = (
+_CLAIM_ONE = FastStatement(sa.update(mo).where(mo.c.id == sa.bindparam("b_id"),
+                                               mo.c.status == "received")
+                           .values(status="received"))
+_PROCESSED = FastStatement(
     sa.update(mo).where(mo.c.id == sa.bindparam("b_id"), mo.c.status == "received")
     .values(status="processed", processed_at=sa.bindparam("b_now"),
             command=sa.bindparam("b_command"), error=None,
             disposition=sa.bindparam("b_disposition")))
-
-
-def _mo_insert(conn: Connection) -> sa.Insert:
-    stmt = _MO_INSERTS.get(conn.dialect.name)
-    if stmt is None:
-        stmt = (dialect_insert(conn, mo)
-                .on_conflict_do_nothing(index_elements=["connection", "dedup_key"])
-                .returning(mo.c.id))
-        _MO_INSERTS[conn.dialect.name] = stmt
-    return stmt
+_CONCAT_PARTS = FastStatement(
+    sa.select(mo.c.id, mo.c.concat_seq, mo.c.text, mo.c.received_at)
+    .where(mo.c.source_addr == sa.bindparam("source_addr"),
+           mo.c.concat_ref == sa.bindparam("ref"),
+           mo.c.dest_addr == sa.bindparam("dest_addr"),
+           mo.c.concat_total == sa.bindparam("total"),
+           mo.c.status == "received", mo.c.duplicate_of.is_(None),
+           mo.c.received_at >= sa.bindparam("since"))
+    .order_by(mo.c.id))
 
 
 def insert_mo(
@@ -68,7 +80,7 @@ def insert_mo(
     ON CONFLICT DO NOTHING rather than catching IntegrityError: a failed INSERT would abort
     the surrounding (group-committed) transaction on PostgreSQL.
     """
-    new_id = conn.execute(_mo_insert(conn), {
+    new_id = _MO_INSERT.scalar(conn, {
         "connection": connection,
         "dedup_key": dedup_key,
         "source_addr": source_addr,
@@ -87,7 +99,7 @@ def insert_mo(
         "content_key": content_key,
         "duplicate_of": duplicate_of,
         "ack_session": ack_session,
-    }).scalar_one_or_none()
+    })
     if new_id is not None:
         record_event(conn, "in", new_id, "received", now=now)
         return new_id, True
@@ -98,9 +110,7 @@ def insert_mo(
 
 def find_mo(conn: Connection, *, connection: str, dedup_key: str) -> int | None:
     """The id of an MO already stored under this key (a redelivery check)."""
-    return conn.execute(
-        sa.select(mo.c.id).where(mo.c.connection == connection, mo.c.dedup_key == dedup_key)
-    ).scalar_one_or_none()
+    return _FIND.scalar(conn, {"connection": connection, "dedup_key": dedup_key})  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +160,7 @@ def store_mo(
     if smsc_message_id:
         new_id, is_new = insert(f"smsc-id:{smsc_message_id}", None)
         return StoredIdentity(new_id, None) if is_new else redelivery_of(new_id)
-    latest = conn.execute(_LATEST_BY_CONTENT, {"content_key": content_key}).one_or_none()
+    latest = _LATEST_BY_CONTENT.one_or_none(conn, {"content_key": content_key})
     if latest is not None and not latest.ack_confirmed and latest.received_at >= now - horizon:
         return redelivery_of(latest.id)
     # The predecessor's id (even one past the horizon) keeps the claim key unique.
@@ -193,19 +203,23 @@ def claim_mos(conn: Connection, ids: list[int]) -> bool:
     """Take these received MOs for processing in this transaction, or False when another
     worker already finished them. On PostgreSQL the UPDATE locks the rows, so a concurrent
     claimer waits for our commit and then finds them processed (no effect twice)."""
+    if len(ids) == 1:
+        return _CLAIM_ONE.run(conn, {"b_id": ids[0]}) == 1
     done = conn.execute(_CLAIM, {"ids": ids}).rowcount
     return done == len(ids)
 
 
 def mark_mo_processed(conn: Connection, id: int, *, command: str | None, now: datetime,
-                      disposition: str | None = None) -> bool:
-    """Final state of a received MO; False when it was already final (another worker won)."""
-    done = conn.execute(_PROCESSED, {"b_id": id, "b_now": now, "b_command": command,
-                                     "b_disposition": disposition}).rowcount
+                      disposition: str | None = None, mask: bool = True) -> bool:
+    """Final state of a received MO; False when it was already final (another worker won).
+    ``mask=False``: the caller masks the message's secrets itself (all its parts at once)."""
+    done = _PROCESSED.run(conn, {"b_id": id, "b_now": now, "b_command": command,
+                                 "b_disposition": disposition})
     if done:
         record_event(conn, "in", id, "processed", now=now,
                      detail=" ".join(x for x in (disposition, command) if x) or None)
-        mask_secrets(conn, [id])
+        if mask:
+            mask_secrets(conn, [id])
     return bool(done)
 
 
@@ -218,7 +232,7 @@ def mark_mo_failed(conn: Connection, id: int, *, error: str, now: datetime) -> N
     mask_secrets(conn, [id])
 
 
-def mask_secrets(conn: Connection, ids: list[int]) -> None:
+def mask_secrets(conn: Connection, ids: list[int], *, whole: str | None = None) -> None:
     """Mask PINs and CFM codes (commands/secrets.py) in these MOs' stored text and raw user
     data, as one message (the parts of a long message, any order), and in every stored
     redelivery of them.
@@ -227,7 +241,12 @@ def mask_secrets(conn: Connection, ids: list[int]) -> None:
     text is what `MoProcessor.recover` processes after a crash. From that commit on nothing
     of the secret is left in the row; a part settled before its siblings is masked again
     with the whole message when that is processed.
+
+    ``whole``: the message's text (its parts joined in order), when the caller has it: a
+    text without a secret needs no read (most MOs carry none).
     """
+    if whole is not None and mask_parts([whole]) == [whole]:
+        return
     rows = conn.execute(
         sa.select(mo.c.id, mo.c.text, mo.c.short_message, mo.c.data_coding, mo.c.esm_class)
         .where(mo.c.id.in_(ids)).order_by(mo.c.concat_seq, mo.c.id)
@@ -266,7 +285,7 @@ def unprocessed_mos(conn: Connection, limit: int) -> list[Row]:
 
 
 def get_mo(conn: Connection, id: int) -> Row | None:
-    return conn.execute(sa.select(mo).where(mo.c.id == id)).one_or_none()
+    return _GET.one_or_none(conn, {"b_id": id})  # type: ignore[no-any-return]
 
 
 # -- long MOs: parts found in the store, whichever instance stored them --------------------------
@@ -280,13 +299,8 @@ def concat_parts(conn: Connection, *, source_addr: str, dest_addr: str, ref: int
     parts of one message to different binds, and those may belong to different instances.
     The reference is the sending handset's, so it tells its messages apart on every bind.
     """
-    return list(conn.execute(
-        sa.select(mo.c.id, mo.c.concat_seq, mo.c.text, mo.c.received_at)
-        .where(mo.c.source_addr == source_addr, mo.c.concat_ref == ref,
-               mo.c.dest_addr == dest_addr, mo.c.concat_total == total,
-               mo.c.status == "received", mo.c.duplicate_of.is_(None),
-               mo.c.received_at >= since)
-        .order_by(mo.c.id)).all())
+    return _CONCAT_PARTS.all(conn, {"source_addr": source_addr, "ref": ref,
+                                    "dest_addr": dest_addr, "total": total, "since": since})
 
 
 @dataclass(frozen=True, slots=True)

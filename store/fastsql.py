@@ -1,0 +1,198 @@
+"""Hot-path statements run straight on the DBAPI cursor, compiled once per dialect.
+
+Profiling the MO round trip (issue 10) showed SQLAlchemy's per-execution machinery —
+execution context, cache key, result object, Row construction — costing 25-80 µs a
+statement where the SQLite call itself costs 3-6 µs; at ~20 statements a message that was
+most of the gateway's CPU. A `FastStatement` wraps a Core statement built once at import:
+its SQL string, parameter order and type processors are taken from SQLAlchemy's own
+compilation (so the SQL and the stored formats are exactly what `conn.execute` would use),
+and each execution is one cursor call inside the caller's transaction.
+
+Kept from SQLAlchemy: bind and result type processing (UTCDateTime, Boolean, binary), and
+errors — a DBAPI error is raised as SQLAlchemy's wrapped exception and a lost connection is
+invalidated, so the writer's outage handling (store/db.py `is_unavailable`) sees the same
+thing. Not supported (refused at compile time, so a misuse is found by any test): expanding
+IN parameters and Python-side column defaults.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect
+
+# Observers of executed SQL (the e2e benchmark's statement counter): called with
+# (sql, executemany) for every execution, as SQLAlchemy's before_cursor_execute would be.
+OBSERVERS: list[Callable[[str, bool], None]] = []
+
+_NO_PARAMS: Mapping[str, Any] = {}
+
+
+class _Compiled:
+    __slots__ = (
+        "binders",
+        "dbapi_error",
+        "defaults",
+        "known",
+        "names",
+        "positional",
+        "readers",
+        "row",
+        "sql",
+    )
+
+    def __init__(self, stmt: sa.ClauseElement, dialect: Dialect,
+                 keys: Sequence[str] | None) -> None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+        if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch",
+                                                                 None):
+            raise TypeError("FastStatement: Python-side column defaults are not supported")
+        self.sql: str = compiled.string
+        self.positional: bool = bool(compiled.positional)
+        binds = compiled.binds
+        if any(b.expanding for b in binds.values()):
+            raise TypeError("FastStatement: expanding (IN) parameters are not supported")
+        self.names: tuple[str, ...] = (tuple(compiled.positiontup or ()) if self.positional
+                                       else tuple(binds))
+        self.known = frozenset(binds)
+        # Literal values built into the statement (.values(status="queued")) and defaults.
+        self.defaults: dict[str, Any] = {
+            name: b.effective_value for name, b in binds.items()
+            if not (b.required and b.value is None and b.callable is None)}
+        self.binders: dict[str, Callable[[Any], Any]] = {}
+        for name, b in binds.items():
+            proc = b.type.dialect_impl(dialect).bind_processor(dialect)
+            if proc is not None:
+                self.binders[name] = proc
+        columns = _result_columns(stmt)
+        self.row: type | None = None
+        self.readers: tuple[Callable[[Any], Any] | None, ...] = ()
+        if columns:
+            self.row = namedtuple("Row", [c.key for c in columns], rename=True)  # type: ignore[misc]
+            self.readers = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None)
+                                 for c in columns)
+        self.dbapi_error = dialect.loaded_dbapi.Error
+
+    def params(self, given: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        if not given.keys() <= self.known:  # a typo must not silently store NULL
+            raise KeyError(f"FastStatement: unknown parameter(s) {set(given) - self.known}")
+        values = {**self.defaults, **given} if self.defaults else dict(given)
+        for name, proc in self.binders.items():
+            if name in values:
+                values[name] = proc(values[name])
+        if self.positional:
+            return tuple(values[n] for n in self.names)
+        return values
+
+    def convert(self, raw: Sequence[Any]) -> Any:
+        assert self.row is not None
+        return self.row._make([v if r is None or v is None else r(v)  # type: ignore[attr-defined]
+                               for r, v in zip(self.readers, raw, strict=True)])
+
+
+def _result_columns(stmt: sa.ClauseElement) -> list[Any]:
+    if isinstance(stmt, sa.Select):
+        return list(stmt.selected_columns)
+    returning = getattr(stmt, "_returning", ())
+    return list(returning)
+
+
+class FastStatement:
+    """A Core statement run on the raw cursor of the caller's connection (see module doc)."""
+
+    __slots__ = ("_compiled", "keys", "stmt")
+
+    def __init__(self, stmt: sa.ClauseElement | Callable[[Connection], sa.ClauseElement],
+                 *, keys: Sequence[str] | None = None) -> None:
+        """``stmt``: the statement, or a function of the connection building it (for
+        dialect-specific forms such as ON CONFLICT), called once per dialect. ``keys``: for
+        a bare ``table.insert()``, the columns every execution gives (as SQLAlchemy derives
+        them from the first parameter set)."""
+        self.stmt = stmt
+        self.keys = tuple(keys) if keys else None
+        # By dialect object: every engine of one URL kind shares the statement's compiled form
+        # only through its own dialect (compilation depends on its settings).
+        self._compiled: dict[int, tuple[Dialect, _Compiled]] = {}
+
+    def _for(self, conn: Connection) -> _Compiled:
+        dialect = conn.dialect
+        entry = self._compiled.get(id(dialect))
+        if entry is None or entry[0] is not dialect:
+            stmt = self.stmt if isinstance(self.stmt, sa.ClauseElement) else self.stmt(conn)
+            entry = self._compiled[id(dialect)] = (dialect, _Compiled(stmt, dialect, self.keys))
+        return entry[1]
+
+    def _execute(self, conn: Connection, params: Mapping[str, Any], *,
+                 fetch: bool) -> tuple[list[Any], int]:
+        c = self._for(conn)
+        bound = c.params(params)
+        for observe in OBSERVERS:
+            observe(c.sql, False)
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            cursor.execute(c.sql, bound)
+            rows = cursor.fetchall() if fetch and c.row is not None else []
+            return [c.convert(r) for r in rows], cursor.rowcount
+        except c.dbapi_error as exc:
+            raise _wrapped(conn, exc, c.sql, bound) from exc
+        finally:
+            cursor.close()
+
+    def all(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS) -> list[Any]:
+        return self._execute(conn, params, fetch=True)[0]
+
+    def one_or_none(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS) -> Any:
+        rows = self.all(conn, params)
+        if len(rows) > 1:
+            raise sa.exc.MultipleResultsFound("FastStatement: more than one row")
+        return rows[0] if rows else None
+
+    def scalar(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS) -> Any:
+        """The first column of the only row, or None when there is no row."""
+        row = self.one_or_none(conn, params)
+        return None if row is None else row[0]
+
+    def run(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS) -> int:
+        """Execute (no rows wanted); returns the cursor's rowcount."""
+        return self._execute(conn, params, fetch=False)[1]
+
+    def many(self, conn: Connection, params: Iterable[Mapping[str, Any]]) -> None:
+        """One executemany over ``params`` (no RETURNING)."""
+        c = self._for(conn)
+        bound = [c.params(p) for p in params]
+        if not bound:
+            return
+        for observe in OBSERVERS:
+            observe(c.sql, True)
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            cursor.executemany(c.sql, bound)
+        except c.dbapi_error as exc:
+            raise _wrapped(conn, exc, c.sql, bound) from exc
+        finally:
+            cursor.close()
+
+
+def _wrapped(conn: Connection, exc: Exception, sql: str, params: Any) -> sa.exc.DBAPIError:
+    """The exception SQLAlchemy itself would raise; a lost connection is invalidated so the
+    pool does not hand it out again (as Connection._handle_dbapi_exception does)."""
+    dialect = conn.dialect
+    raw = conn.connection.dbapi_connection
+    try:
+        disconnect = bool(dialect.is_disconnect(exc, raw, None))
+    except Exception:
+        disconnect = False
+    if disconnect:
+        with contextlib.suppress(Exception):  # already invalid or closed: nothing to release
+            conn.invalidate(exc)
+    wrapped = sa.exc.DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error,
+                                         connection_invalidated=disconnect, dialect=dialect)
+    return wrapped  # type: ignore[return-value]

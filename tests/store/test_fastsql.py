@@ -1,0 +1,94 @@
+"""store/fastsql.py: a FastStatement gives what conn.execute gives, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from store import fastsql
+from store.events import dialect_insert
+from store.models import inbound_messages as mo
+from store.store import Store
+
+_SELECT = sa.select(mo.c.id, mo.c.received_at, mo.c.ack_confirmed, mo.c.short_message,
+                    mo.c.duplicate_of).where(mo.c.source_addr == sa.bindparam("src")
+                                             ).order_by(mo.c.id)
+_FAST_SELECT = fastsql.FastStatement(_SELECT)
+_FAST_INSERT = fastsql.FastStatement(lambda conn: dialect_insert(conn, mo).values(
+    connection="c", dedup_key=sa.bindparam("key"), source_addr=sa.bindparam("src"),
+    dest_addr="10086", text="t", data_coding=0, esm_class=0,
+    short_message=sa.bindparam("raw"), received_at=sa.bindparam("at"), status="received",
+).on_conflict_do_nothing(index_elements=["connection", "dedup_key"]).returning(mo.c.id))
+_FAST_CONFIRM = fastsql.FastStatement(
+    sa.update(mo).where(mo.c.source_addr == sa.bindparam("src")).values(ack_confirmed=True))
+_FAST_PLAIN_INSERT = fastsql.FastStatement(mo.insert().values(
+    connection="c", dest_addr="10086", text="t", data_coding=0, esm_class=0, status="received"),
+    keys=("dedup_key", "source_addr", "short_message", "received_at"))
+
+
+async def test_fast_statements_match_core(store: Store) -> None:
+    at = datetime(2026, 12, 1, 3, 4, 5, 123456, tzinfo=UTC)
+
+    def work(conn: sa.Connection) -> tuple[list, list, int, int | None, list]:
+        first = _FAST_INSERT.scalar(conn, {"key": "k1", "src": "8613", "raw": b"\x00\x01",
+                                           "at": at})
+        again = _FAST_INSERT.scalar(conn, {"key": "k1", "src": "8613", "raw": b"x", "at": at})
+        _FAST_PLAIN_INSERT.many(conn, [
+            {"dedup_key": f"m{i}", "source_addr": "8613", "short_message": b"m",
+             "received_at": at + timedelta(seconds=i)} for i in range(3)])
+        fast = _FAST_SELECT.all(conn, {"src": "8613"})
+        core = conn.execute(_SELECT, {"src": "8613"}).all()
+        changed = _FAST_CONFIRM.run(conn, {"src": "8613"})
+        after = _FAST_SELECT.all(conn, {"src": "8613"})
+        assert first is not None
+        return fast, core, changed, again, after
+
+    fast, core, changed, again, after = await store.write(work)
+    assert again is None  # ON CONFLICT DO NOTHING: no row returned
+    assert [tuple(r) for r in fast] == [tuple(r) for r in core]
+    assert len(fast) == 4 and changed == 4
+    row = fast[0]
+    assert row.received_at == at and row.received_at.tzinfo is not None
+    assert row.ack_confirmed is False and row.short_message == b"\x00\x01"
+    assert [r.ack_confirmed for r in after] == [True] * 4
+
+
+async def test_errors_are_sqlalchemy_errors_and_leave_the_batch_usable(store: Store) -> None:
+    at = datetime.now(UTC)
+    plain = fastsql.FastStatement(mo.insert().values(
+        connection="c", dedup_key="same", source_addr="1", dest_addr="2", text="t",
+        data_coding=0, esm_class=0, status="received", short_message=b"",
+        received_at=sa.bindparam("at")))
+    await store.write(lambda c: plain.run(c, {"at": at}))
+    with pytest.raises(sa.exc.IntegrityError):
+        await store.write(lambda c: plain.run(c, {"at": at}))
+    # The writer carries on with the next op on the same (not invalidated) connection.
+    rows = await store.write(lambda c: _FAST_SELECT.all(c, {"src": "1"}))
+    assert len(rows) == 1
+
+
+def test_expanding_parameters_are_refused_at_first_use(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from store.db import make_engine
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    stmt = fastsql.FastStatement(sa.select(mo.c.id).where(
+        mo.c.id.in_(sa.bindparam("ids", expanding=True))))
+    with engine.connect() as conn, pytest.raises(TypeError, match="expanding"):
+        stmt.all(conn, {"ids": [1]})
+    engine.dispose()
+
+
+async def test_observers_see_every_execution(store: Store) -> None:
+    seen: list[tuple[str, bool]] = []
+    fastsql.OBSERVERS.append(lambda sql, many: seen.append((sql, many)))
+    try:
+        await store.write(lambda c: _FAST_SELECT.all(c, {"src": "nobody"}))
+    finally:
+        fastsql.OBSERVERS.clear()
+    assert len(seen) == 1 and seen[0][0].lstrip().upper().startswith("SELECT")
+
+
+async def test_an_unknown_parameter_is_an_error_not_a_null(store: Store) -> None:
+    with pytest.raises(KeyError, match="unknown parameter"):
+        await store.write(lambda c: _FAST_SELECT.all(c, {"src": "1", "typo": 2}))
