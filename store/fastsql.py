@@ -81,9 +81,12 @@ class _Compiled:
         if not given.keys() <= self.known:  # a typo must not silently store NULL
             raise KeyError(f"FastStatement: unknown parameter(s) {set(given) - self.known}")
         values = {**self.defaults, **given} if self.defaults else dict(given)
-        for name, proc in self.binders.items():
-            if name in values:
-                values[name] = proc(values[name])
+        try:
+            for name, proc in self.binders.items():
+                if name in values:
+                    values[name] = proc(values[name])
+        except Exception as exc:  # as SQLAlchemy reports a value its type refuses
+            raise sa.exc.StatementError(str(exc), self.sql, dict(given), exc) from exc
         if self.positional:
             return tuple(values[n] for n in self.names)
         return values

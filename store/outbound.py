@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Row
 # A module reference, not a name: store.receipts imports (through upstream) this module.
 from store import receipts, upstream
 from store.events import dialect_insert, record_event, record_event_rows, record_events
+from store.fastsql import FastStatement
 from store.ids import normalise_smsc_id, smsc_id_candidates
 from store.models import message_events as events
 from store.models import outbound_messages as msg
@@ -31,8 +32,10 @@ EXPIRE_BATCH = 1000
 CancelResult = Literal["cancelled", "not_found", "too_late"]
 
 
-# Built once, executed with parameters: a reply per MO is queued on the hot path.
-_ENQUEUE = msg.insert().returning(msg.c.id)
+# Compiled once, run on the cursor (store/fastsql.py): a reply per MO is queued on the hot path.
+_ENQUEUE = FastStatement(msg.insert().returning(msg.c.id), keys=(
+    "priority", "source_addr", "dest_addr", "text", "status", "schedule_at", "expires_at",
+    "created_at", "updated_at", "in_reply_to", "registered_delivery"))
 
 
 def enqueue_mt(
@@ -50,12 +53,12 @@ def enqueue_mt(
 ) -> int:
     if not 0 <= priority <= 3:
         raise ValueError(f"priority must be 0..3, got {priority}")
-    new_id: int = conn.execute(_ENQUEUE, {
+    new_id: int = _ENQUEUE.scalar(conn, {
         "priority": priority, "source_addr": source_addr, "dest_addr": dest_addr,
         "text": text, "status": "queued", "schedule_at": schedule_at,
         "expires_at": expires_at, "created_at": now, "updated_at": now,
         "in_reply_to": in_reply_to, "registered_delivery": registered_delivery,
-    }).scalar_one()
+    })
     record_event(conn, "out", new_id, "queued", now=now)
     return new_id
 
