@@ -57,6 +57,7 @@ import yaml
 from sqlalchemy.engine import Connection
 
 from commands.normalize import is_cjk
+from store.fastsql import FastStatement
 from store.models import (
     ROLES,
     RULE_ACTIONS,
@@ -644,14 +645,19 @@ def record_webhook(conn: Connection, mo_id: int, subscription: str, *, phone: st
     return webhooks.owe_mo(conn, mo_id, subscription, phone=phone, text=text, now=now)
 
 
+# Run for every MO (store/fastsql.py: compiled once, executed on the cursor).
+_PROFILE = FastStatement(sa.select(accounts.c.id, accounts.c.role).where(
+    accounts.c.phone == sa.bindparam("b_phone"), accounts.c.active.is_(True)).limit(1))
+_GROUP_NAMES = FastStatement(
+    sa.select(groups.c.name)
+    .select_from(group_members.join(groups, group_members.c.group_id == groups.c.id))
+    .where(group_members.c.account_id == sa.bindparam("b_account")))
+
+
 def sender_profile(conn: Connection, phone: str) -> tuple[str | None, frozenset[str]]:
     """The sender's role and group names (``(None, frozenset())`` for unknown numbers)."""
-    row = conn.execute(sa.select(accounts.c.id, accounts.c.role).where(
-        accounts.c.phone == phone, accounts.c.active.is_(True))).first()
+    row = _PROFILE.one_or_none(conn, {"b_phone": phone})
     if row is None:
         return None, frozenset()
-    names = conn.execute(
-        sa.select(groups.c.name)
-        .select_from(group_members.join(groups, group_members.c.group_id == groups.c.id))
-        .where(group_members.c.account_id == row.id)).scalars()
-    return row.role, frozenset(names)
+    names = _GROUP_NAMES.all(conn, {"b_account": row.id})
+    return row.role, frozenset(r.name for r in names)

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from store.fastsql import FastStatement
 from store.models import (
     OUTBOUND_FINAL,
     accounts,
@@ -97,12 +98,20 @@ def by_keyword(conn: Connection, keyword: str) -> Row | None:
     return conn.execute(sa.select(engagements).where(E.keyword == keyword.upper())).first()
 
 
+# Read for every unmatched MO (store/fastsql.py: compiled once, executed on the cursor).
+_LIVE = FastStatement(sa.select(engagements).where(E.status != "draft", E.kind != "campaign"))
+_STALE_SESSIONS = FastStatement(sa.select(S.id, S.engagement_id).where(
+    S.phone == sa.bindparam("b_phone"), S.status == "open", S.expires_at.is_not(None),
+    S.expires_at <= sa.bindparam("b_now")))
+_RUNNING = FastStatement(sa.select(engagements).where(
+    E.status == "running", E.kind != "campaign",
+    sa.or_(E.closes_at.is_(None), E.closes_at > sa.bindparam("b_now"))).order_by(E.id))
+
+
 def live_keywords(conn: Connection) -> list[Row]:
     """Polls and surveys a keyword reaches (a closed one answers that it is closed), longest
     keyword first."""
-    rows = conn.execute(sa.select(engagements).where(
-        E.status != "draft", E.kind != "campaign")).all()
-    return sorted(rows, key=lambda r: -len(r.keyword))
+    return sorted(_LIVE.all(conn), key=lambda r: -len(r.keyword))
 
 
 def update(conn: Connection, engagement_id: int, *, now: datetime, **values: Any) -> None:
@@ -160,9 +169,7 @@ def json_answers(s: Row) -> dict[str, Any]:
 def time_out_sessions(conn: Connection, phone: str, *, now: datetime) -> list[int]:
     """This phone's open sessions silent past their timeout end 'timed_out' (lazily, when the
     phone writes again or a report is read); returns their engagement ids."""
-    stale = conn.execute(sa.select(S.id, S.engagement_id).where(
-        S.phone == phone, S.status == "open", S.expires_at.is_not(None),
-        S.expires_at <= now)).all()
+    stale = _STALE_SESSIONS.all(conn, {"b_phone": phone, "b_now": now})
     if stale:
         conn.execute(sa.update(engagement_sessions).where(S.id.in_([s.id for s in stale]))
                      .values(status="timed_out", updated_at=now))
@@ -188,9 +195,7 @@ def open_questions(conn: Connection, phone: str, *, now: datetime
                    ) -> list[tuple[Row, Row | None]]:
     """(engagement, session or None) for each running poll/survey waiting on this phone: an
     open session, or no session yet while the phone was sent the question."""
-    running = conn.execute(sa.select(engagements).where(
-        E.status == "running", E.kind != "campaign",
-        sa.or_(E.closes_at.is_(None), E.closes_at > now)).order_by(E.id)).all()
+    running = _RUNNING.all(conn, {"b_now": now})
     out: list[tuple[Row, Row | None]] = []
     for eng in running:
         s = session(conn, eng.id, phone)

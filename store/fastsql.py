@@ -35,8 +35,10 @@ _NO_PARAMS: Mapping[str, Any] = {}
 class _Compiled:
     __slots__ = (
         "binders",
+        "columns",
         "dbapi_error",
         "defaults",
+        "dialect",
         "known",
         "names",
         "positional",
@@ -68,14 +70,20 @@ class _Compiled:
             proc = b.type.dialect_impl(dialect).bind_processor(dialect)
             if proc is not None:
                 self.binders[name] = proc
-        columns = _result_columns(stmt)
+        self.columns = _result_columns(stmt)
+        self.dialect = dialect
         self.row: type | None = None
-        self.readers: tuple[Callable[[Any], Any] | None, ...] = ()
-        if columns:
-            self.row = namedtuple("Row", [c.key for c in columns], rename=True)  # type: ignore[misc]
-            self.readers = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None)
-                                 for c in columns)
+        # Result processors need the driver's column types (PostgreSQL numerics): made at
+        # the first fetch, from the cursor's description.
+        self.readers: tuple[Callable[[Any], Any] | None, ...] | None = None
+        if self.columns:
+            self.row = namedtuple("Row", [c.key for c in self.columns], rename=True)  # type: ignore[misc]
         self.dbapi_error = dialect.loaded_dbapi.Error
+
+    def make_readers(self, description: Sequence[Any]) -> None:
+        d = self.dialect
+        self.readers = tuple(c.type.dialect_impl(d).result_processor(d, desc[1])
+                             for c, desc in zip(self.columns, description, strict=True))
 
     def params(self, given: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         if not given.keys() <= self.known:  # a typo must not silently store NULL
@@ -92,7 +100,7 @@ class _Compiled:
         return values
 
     def convert(self, raw: Sequence[Any]) -> Any:
-        assert self.row is not None
+        assert self.row is not None and self.readers is not None
         return self.row._make([v if r is None or v is None else r(v)  # type: ignore[attr-defined]
                                for r, v in zip(self.readers, raw, strict=True)])
 
@@ -141,6 +149,8 @@ class FastStatement:
         try:
             cursor.execute(c.sql, bound)
             rows = cursor.fetchall() if fetch and c.row is not None else []
+            if rows and c.readers is None:
+                c.make_readers(cursor.description)
             return [c.convert(r) for r in rows], cursor.rowcount
         except c.dbapi_error as exc:
             raise _wrapped(conn, exc, c.sql, bound) from exc

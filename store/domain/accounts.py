@@ -7,14 +7,19 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from store.fastsql import FastStatement
 from store.models import accounts, pin_failures
+
+# Every command from a retailer reads its account (store/fastsql.py: compiled once).
+_BY_PHONE = FastStatement(sa.select(accounts).where(
+    accounts.c.phone == sa.bindparam("b_phone"), accounts.c.active).limit(1))
+_PIN_HASH = FastStatement(sa.select(accounts.c.pin_hash).where(
+    accounts.c.phone == sa.bindparam("b_phone"), accounts.c.active).limit(1))
 
 
 def by_phone(conn: Connection, phone: str) -> Row | None:
     """The active account bound to `phone`."""
-    return conn.execute(
-        sa.select(accounts).where(accounts.c.phone == phone, accounts.c.active)
-    ).first()
+    return _BY_PHONE.one_or_none(conn, {"b_phone": phone})  # type: ignore[no-any-return]
 
 
 def by_account_no(conn: Connection, account_no: str) -> Row | None:
@@ -36,8 +41,7 @@ def phone_taken(conn: Connection, phone: str) -> bool:
 def pin_hash_for_phone(conn: Connection, phone: str) -> str | None:
     """The PIN hash of the active account bound to `phone` (the engine's pre-transaction
     PIN check, Context.pin_ok)."""
-    q = sa.select(accounts.c.pin_hash).where(accounts.c.phone == phone, accounts.c.active)
-    return conn.execute(q).scalar()
+    return _PIN_HASH.scalar(conn, {"b_phone": phone})  # type: ignore[no-any-return]
 
 
 def pin_hash_for_account_no(conn: Connection, account_no: str) -> str | None:
