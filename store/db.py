@@ -114,10 +114,12 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:
-    if conn.get_execution_options().get(WRITE_OPTION):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")
+    # On the DBAPI cursor (store/fastsql.py): one per transaction, and SQLAlchemy's
+    # execution machinery cost ten times the statement.
+    from store.fastsql import run_raw
+
+    run_raw(conn, "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION)
+            else "BEGIN")
 
 
 def _pg_on_connect(dbapi_conn: Any, _record: Any) -> None:

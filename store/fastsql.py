@@ -194,6 +194,19 @@ class FastStatement:
             cursor.close()
 
 
+def run_raw(conn: Connection, sql: str) -> None:
+    """A parameterless statement (BEGIN) on the cursor, errors raised as SQLAlchemy's."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(conn, exc, sql, ()) from exc
+    finally:
+        cursor.close()
+
+
 def _wrapped(conn: Connection, exc: Exception, sql: str, params: Any) -> sa.exc.DBAPIError:
     """The exception SQLAlchemy itself would raise; a lost connection is invalidated so the
     pool does not hand it out again (as Connection._handle_dbapi_exception does)."""
