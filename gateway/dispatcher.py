@@ -149,6 +149,7 @@ class ConnectionSender:
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self.skip: set[int] = set()
+        self._next_expiry = 0.0  # loop time of the next claim that also expires rows
         self._pause_until = 0.0
         self._backoff = 0.0
         self._epoch = 0
@@ -216,6 +217,7 @@ class ConnectionSender:
 
     async def _claim_loop(self) -> None:
         d = self.d
+        loop = asyncio.get_running_loop()
         while not self._stopping:
             await self.client.wait_bound()
             room = self.high - self.outstanding
@@ -240,10 +242,15 @@ class ConnectionSender:
                 return
             self._claiming = True
             try:
+                # Expiring queued rows once a second is enough: an expired row is never
+                # claimed, it only changes status a little later.
+                expire = loop.time() >= self._next_expiry
+                if expire:
+                    self._next_expiry = loop.time() + 1.0
                 rows = await d.store.write(
-                    lambda c, n=limit, w=where, x=skip: outbound.claim_batch(
+                    lambda c, n=limit, w=where, x=skip, e=expire, k=f: outbound.claim_batch(
                         c, instance=d.instance, connection=self.name, now=_now(), limit=n,
-                        where=w, exclude_ids=x))
+                        where=w, exclude_ids=x, where_key=k, expire=e))
                 if rows:
                     await d.route(self, rows)
             except StoreUnavailable as exc:  # nothing claimed; try again after a pause

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -188,6 +188,8 @@ def claim_batch(
     limit: int,
     where: sa.ColumnElement[bool] | None = None,
     exclude_ids: Collection[int] = (),
+    where_key: Hashable | None = None,
+    expire: bool = True,
 ) -> list[Row]:
     """Claim up to ``limit`` due queued rows for sending: status 'sending', attempts + 1.
 
@@ -197,8 +199,16 @@ def claim_batch(
     UPDATE's RETURNING carries no order, so the rows are put back in claim order here.
     ``where`` narrows the rows (a connection's routing filter, `dest_prefix_filter`);
     ``exclude_ids`` skips rows the caller already found it cannot send right now.
+
+    ``where_key``: a hashable name for ``where`` (the dispatcher's routing filter): the claim
+    is then ONE statement, compiled once per filter (`_claim_fast`). ``expire=False`` leaves
+    expiring to a later call (rows past expires_at are never claimed either way).
     """
-    expire_due(conn, now=now)
+    if expire:
+        expire_due(conn, now=now)
+    if where_key is not None and not exclude_ids:
+        return _claim_fast(conn, where_key, where, instance=instance, connection=connection,
+                           now=now, limit=limit)
     conditions: list[sa.ColumnElement[bool]] = [
         msg.c.status == "queued",
         sa.or_(msg.c.schedule_at.is_(None), msg.c.schedule_at <= now),
@@ -240,6 +250,48 @@ def claim_batch(
     order = {id_: i for i, id_ in enumerate(ids)}
     rows.sort(key=lambda r: order[r.id])
     record_events(conn, "out", ids, "sending", now=now, detail=f"{instance} via {connection}")
+    return rows
+
+
+# Claim statements by routing filter (few: one per connection and set of live binds).
+_CLAIMS: dict[Hashable, FastStatement] = {}
+
+
+def _claim_statement(where: sa.ColumnElement[bool] | None) -> FastStatement:
+    def build(conn: Connection) -> sa.ClauseElement:
+        now = sa.bindparam("b_now", type_=msg.c.updated_at.type)
+        pick = (sa.select(msg.c.id)
+                .where(msg.c.status == "queued",
+                       sa.or_(msg.c.schedule_at.is_(None), msg.c.schedule_at <= now),
+                       sa.or_(msg.c.expires_at.is_(None), msg.c.expires_at >= now),
+                       *([where] if where is not None else []))
+                .order_by(msg.c.priority, sa.func.coalesce(msg.c.schedule_at, msg.c.created_at),
+                          msg.c.id)
+                .limit(sa.bindparam("b_limit", type_=sa.Integer)))
+        pick = _for_update_skip_locked(conn, pick)
+        return (sa.update(msg).where(msg.c.id.in_(pick.scalar_subquery()))
+                .values(status="sending", claimed_by=sa.bindparam("b_instance"),
+                        connection=sa.bindparam("b_connection"),
+                        attempts=msg.c.attempts + 1, updated_at=now)
+                .returning(*msg.c))
+
+    return FastStatement(build)
+
+
+def _claim_fast(conn: Connection, where_key: Hashable, where: sa.ColumnElement[bool] | None,
+                *, instance: str, connection: str, now: datetime, limit: int) -> list[Any]:
+    """claim_batch as one UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING."""
+    stmt = _CLAIMS.get(where_key)
+    if stmt is None:
+        stmt = _CLAIMS[where_key] = _claim_statement(where)
+    rows = stmt.all(conn, {"b_now": now, "b_limit": limit, "b_instance": instance,
+                           "b_connection": connection})
+    if not rows:
+        return []
+    # RETURNING carries no order: back to claim order.
+    rows.sort(key=lambda r: (r.priority, r.schedule_at or r.created_at, r.id))
+    record_events(conn, "out", [r.id for r in rows], "sending", now=now,
+                  detail=f"{instance} via {connection}")
     return rows
 
 
