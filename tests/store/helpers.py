@@ -44,7 +44,10 @@ def mt(conn: Connection, *, priority: int = 2, now: datetime = NOW, **kw: Any) -
 
 
 def claim(
-    conn: Connection, *, now: datetime = NOW, limit: int = 100, instance: str = "gw1"
+    conn: Connection, *, now: datetime = NOW, limit: int = 100, instance: str = "gw1",
+    compiled: bool = False,
 ) -> list[int]:
-    rows = outbound.claim_batch(conn, instance=instance, connection="smsc1", now=now, limit=limit)
+    """``compiled``: the dispatcher's one-statement claim (a routing filter key given)."""
+    rows = outbound.claim_batch(conn, instance=instance, connection="smsc1", now=now, limit=limit,
+                                where_key="all" if compiled else None)
     return [r.id for r in rows]

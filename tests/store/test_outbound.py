@@ -5,9 +5,11 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from store import Store, outbound
 from store.db import WRITE_OPTION
+from store.models import outbound_messages
 from tests.store.helpers import NOW, at, claim, mt
 
 
@@ -179,7 +181,8 @@ def test_enqueue_rejects_bad_input(store: Store) -> None:
         store.run(lambda c: mt(c, schedule_at=NOW.replace(tzinfo=None)))
 
 
-def test_concurrent_claimers_never_share_a_row(store: Store) -> None:
+@pytest.mark.parametrize("compiled", [False, True], ids=["core", "compiled"])
+def test_concurrent_claimers_never_share_a_row(store: Store, compiled: bool) -> None:
     """Two instances, each with its own connection, claiming in a loop until empty."""
     total = 300
     store.run(lambda c: [mt(c, priority=i % 4, now=at(i)) for i in range(total)])
@@ -192,7 +195,8 @@ def test_concurrent_claimers_never_share_a_row(store: Store) -> None:
                 conn = conn.execution_options(**{WRITE_OPTION: True})
                 while True:
                     with conn.begin():
-                        got = claim(conn, now=at(total + 1), limit=7, instance=name)
+                        got = claim(conn, now=at(total + 1), limit=7, instance=name,
+                                    compiled=compiled)
                     if not got:
                         return
                     claimed[name].extend(got)
@@ -210,19 +214,21 @@ def test_concurrent_claimers_never_share_a_row(store: Store) -> None:
 
 
 @pytest.mark.postgres
-async def test_postgres_skip_locked_overlapping_transactions(pg_url: str) -> None:
+@pytest.mark.parametrize("compiled", [False, True], ids=["core", "compiled"])
+async def test_postgres_skip_locked_overlapping_transactions(pg_url: str,
+                                                             compiled: bool) -> None:
     """Both claim transactions are open at the same time; the second skips locked rows.
 
     PostgreSQL only: SQLite serialises writers, overlapping write transactions cannot exist.
     """
     store = Store.open(pg_url)
     try:
-        _overlapping_claims(store)
+        _overlapping_claims(store, compiled)
     finally:
         await store.close()
 
 
-def _overlapping_claims(store: Store) -> None:
+def _overlapping_claims(store: Store, compiled: bool = False) -> None:
     store.run(lambda c: [mt(c, now=at(i)) for i in range(20)])
     barrier = threading.Barrier(2, timeout=10)
     claimed: dict[str, list[int]] = {}
@@ -233,7 +239,8 @@ def _overlapping_claims(store: Store) -> None:
             with store.engine.connect() as conn, conn.begin():
                 if delay:
                     barrier.wait()  # the other one holds its locks now
-                claimed[name] = claim(conn, now=at(100), limit=5, instance=name)
+                claimed[name] = claim(conn, now=at(100), limit=5, instance=name,
+                                      compiled=compiled)
                 if not delay:
                     barrier.wait()
                 barrier.wait()  # commit only after both have claimed
@@ -265,3 +272,19 @@ def test_timestamps_are_aware_utc(store: Store) -> None:
     assert m is not None
     assert m["created_at"] == NOW and m["created_at"].utcoffset() == timedelta(0)
     assert m["schedule_at"] == at(1)
+
+
+def test_compiled_claim_takes_the_same_rows_in_the_same_order(store: Store) -> None:
+    """The dispatcher's one-statement claim and the Core one agree: priority, due time, id;
+    scheduled-later and expired rows left alone."""
+    def fill(c: Connection) -> None:
+        for i in range(30):
+            mt(c, priority=(i * 7) % 4, now=at(i))
+        mt(c, now=at(0), schedule_at=at(10_000))  # not due
+        mt(c, now=at(0), expires_at=at(1))  # expired
+
+    store.run(fill)
+    core = store.run(lambda c: claim(c, now=at(100), limit=12))
+    store.run(lambda c: c.execute(sa.update(outbound_messages).values(status="queued")))
+    compiled = store.run(lambda c: claim(c, now=at(100), limit=12, compiled=True))
+    assert compiled == core and len(core) == 12
