@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from store.fastsql import FastStatement
 from store.models import ORDER_CHANGEABLE, order_history, order_lines, orders
 
 
@@ -48,12 +49,18 @@ def is_changeable(order: Row) -> bool:
     return order.status in ORDER_CHANGEABLE
 
 
+# An SMS order's statements, compiled once and run on the cursor (store/fastsql.py).
+_HISTORY = FastStatement(order_history.insert(), keys=("order_id", "status", "at", "detail"))
+_INSERT = FastStatement(orders.insert().returning(orders.c.id), keys=(
+    "account_id", "status", "total_cents", "mo_id", "created_at", "updated_at"))
+_LINES = FastStatement(order_lines.insert(), keys=(
+    "order_id", "product_code", "qty", "price_cents"))
+
+
 def add_history(
     conn: Connection, order_id: int, status: str, *, now: datetime, detail: str | None = None
 ) -> None:
-    conn.execute(
-        order_history.insert().values(order_id=order_id, status=status, at=now, detail=detail)
-    )
+    _HISTORY.run(conn, {"order_id": order_id, "status": status, "at": now, "detail": detail})
 
 
 def history(conn: Connection, order_id: int) -> list[Row]:
@@ -71,20 +78,11 @@ def create(
     mo_id: int | None = None,
     detail: str | None = None,
 ) -> int:
-    order_id = int(
-        conn.execute(
-            orders.insert().values(
-                account_id=account_id,
-                status=status,
-                total_cents=total_of(new_lines),
-                mo_id=mo_id,
-                created_at=now,
-                updated_at=now,
-            )
-        ).inserted_primary_key[0]
-    )
-    conn.execute(
-        order_lines.insert(),
+    order_id = int(_INSERT.scalar(conn, {
+        "account_id": account_id, "status": status, "total_cents": total_of(new_lines),
+        "mo_id": mo_id, "created_at": now, "updated_at": now}))
+    _LINES.many(
+        conn,
         [
             {"order_id": order_id, "product_code": x.product_code, "qty": x.qty,
              "price_cents": x.price_cents}

@@ -8,7 +8,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from common.fields import product_code
+from store.fastsql import FastStatement
 from store.models import products
+
+# Every ORD, MOD, SAL and STK looks its products up (store/fastsql.py).
+_BY_CODES: dict[int, FastStatement] = {}
 
 
 def by_codes(conn: Connection, codes: Iterable[str]) -> dict[str, Row]:
@@ -16,7 +20,11 @@ def by_codes(conn: Connection, codes: Iterable[str]) -> dict[str, Row]:
     wanted = sorted(set(codes))
     if not wanted:
         return {}
-    rows = conn.execute(sa.select(products).where(products.c.code.in_(wanted)))
+    stmt = _BY_CODES.get(len(wanted))
+    if stmt is None:  # one compiled statement per list length (an SMS holds a few dozen)
+        stmt = _BY_CODES[len(wanted)] = FastStatement(sa.select(products).where(
+            products.c.code.in_([sa.bindparam(f"c{i}") for i in range(len(wanted))])))
+    rows = stmt.all(conn, {f"c{i}": code for i, code in enumerate(wanted)})
     return {r.code: r for r in rows}
 
 
