@@ -11,8 +11,9 @@ and each execution is one cursor call inside the caller's transaction.
 Kept from SQLAlchemy: bind and result type processing (UTCDateTime, Boolean, binary), and
 errors — a DBAPI error is raised as SQLAlchemy's wrapped exception and a lost connection is
 invalidated, so the writer's outage handling (store/db.py `is_unavailable`) sees the same
-thing. Not supported (refused at compile time, so a misuse is found by any test): expanding
-IN parameters and Python-side column defaults.
+thing. Expanding IN parameters (``bindparam(..., expanding=True)``) are compiled once per
+list length. Not supported (refused at compile time, so a misuse is found by any test):
+Python-side column defaults.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter
 
 # Observers of executed SQL (the e2e benchmark's statement counter): called with
 # (sql, executemany) for every execution, as SQLAlchemy's before_cursor_execute would be.
@@ -39,6 +42,7 @@ class _Compiled:
         "dbapi_error",
         "defaults",
         "dialect",
+        "expanding",
         "known",
         "names",
         "positional",
@@ -48,23 +52,35 @@ class _Compiled:
     )
 
     def __init__(self, stmt: sa.ClauseElement, dialect: Dialect,
-                 keys: Sequence[str] | None) -> None:
-        compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+                 keys: Sequence[str] | None, lengths: Mapping[str, int] | None = None) -> None:
+        column_keys = list(keys) if keys else None
+        compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
         if getattr(compiled, "insert_prefetch", None) or getattr(compiled, "update_prefetch",
                                                                  None):
             raise TypeError("FastStatement: Python-side column defaults are not supported")
+        binds = compiled.binds
+        self.expanding = tuple(n for n, b in binds.items() if b.expanding)
+        if self.expanding:
+            # IN lists: compiled once per list length, rendered as name_1 ... name_n, the way
+            # SQLAlchemy renders them at execution. The values given here only shape the SQL.
+            assert lengths is not None
+            shape: dict[str, Any] = {n: list(range(lengths[n])) for n in self.expanding}
+            for n, b in binds.items():
+                if n not in shape and b.required and b.value is None and b.callable is None:
+                    shape[n] = None
+            compiled = _with_values(stmt, shape).compile(
+                dialect=dialect, column_keys=column_keys,
+                compile_kwargs={"render_postcompile": True})
         self.sql: str = compiled.string
         self.positional: bool = bool(compiled.positional)
-        binds = compiled.binds
-        if any(b.expanding for b in binds.values()):
-            raise TypeError("FastStatement: expanding (IN) parameters are not supported")
         self.names: tuple[str, ...] = (tuple(compiled.positiontup or ()) if self.positional
                                        else tuple(binds))
         self.known = frozenset(binds)
         # Literal values built into the statement (.values(status="queued")) and defaults.
         self.defaults: dict[str, Any] = {
             name: b.effective_value for name, b in binds.items()
-            if not (b.required and b.value is None and b.callable is None)}
+            if not (b.required and b.value is None and b.callable is None)
+            and not b.expanding}
         self.binders: dict[str, Callable[[Any], Any]] = {}
         for name, b in binds.items():
             proc = b.type.dialect_impl(dialect).bind_processor(dialect)
@@ -90,8 +106,13 @@ class _Compiled:
             raise KeyError(f"FastStatement: unknown parameter(s) {set(given) - self.known}")
         values = {**self.defaults, **given} if self.defaults else dict(given)
         try:
+            for name in self.expanding:
+                items = values.pop(name)
+                proc = self.binders.get(name)
+                for i, v in enumerate(items, 1):
+                    values[f"{name}_{i}"] = v if proc is None else proc(v)
             for name, proc in self.binders.items():
-                if name in values:
+                if name in values and name not in self.expanding:
                     values[name] = proc(values[name])
         except Exception as exc:  # as SQLAlchemy reports a value its type refuses
             raise sa.exc.StatementError(str(exc), self.sql, dict(given), exc) from exc
@@ -105,6 +126,25 @@ class _Compiled:
                                for r, v in zip(self.readers, raw, strict=True)])
 
 
+def _with_values(stmt: sa.ClauseElement, values: Mapping[str, Any]) -> sa.ClauseElement:
+    """``stmt`` with these bind parameters given values (``Select.params`` for any statement,
+    DML included)."""
+    def replace(element: Any) -> Any:
+        if isinstance(element, BindParameter) and element.key in values:
+            return sa.bindparam(element.key, values[element.key], type_=element.type,
+                                expanding=element.expanding)
+        return None
+
+    return visitors.replacement_traverse(stmt, {}, replace)  # type: ignore[no-any-return]
+
+
+def _lengths_for_probe(stmt: sa.ClauseElement, dialect: Dialect,
+                       keys: Sequence[str] | None) -> dict[str, int]:
+    """Lengths (1) for the expanding parameters of ``stmt``, to compile its base form."""
+    binds = stmt.compile(dialect=dialect, column_keys=list(keys) if keys else None).binds
+    return {n: 1 for n, b in binds.items() if b.expanding}
+
+
 def _result_columns(stmt: sa.ClauseElement) -> list[Any]:
     if isinstance(stmt, sa.Select):
         return list(stmt.selected_columns)
@@ -115,7 +155,7 @@ def _result_columns(stmt: sa.ClauseElement) -> list[Any]:
 class FastStatement:
     """A Core statement run on the raw cursor of the caller's connection (see module doc)."""
 
-    __slots__ = ("_compiled", "keys", "stmt")
+    __slots__ = ("_built", "_compiled", "_variants", "keys", "stmt")
 
     def __init__(self, stmt: sa.ClauseElement | Callable[[Connection], sa.ClauseElement],
                  *, keys: Sequence[str] | None = None) -> None:
@@ -128,18 +168,33 @@ class FastStatement:
         # By dialect object: every engine of one URL kind shares the statement's compiled form
         # only through its own dialect (compilation depends on its settings).
         self._compiled: dict[int, tuple[Dialect, _Compiled]] = {}
+        self._built: dict[int, sa.ClauseElement] = {}
+        # Statements with IN lists: one compiled form per (dialect, list lengths).
+        self._variants: dict[tuple[int, tuple[int, ...]], _Compiled] = {}
 
-    def _for(self, conn: Connection) -> _Compiled:
+    def _for(self, conn: Connection, params: Mapping[str, Any]) -> _Compiled:
         dialect = conn.dialect
         entry = self._compiled.get(id(dialect))
         if entry is None or entry[0] is not dialect:
             stmt = self.stmt if isinstance(self.stmt, sa.ClauseElement) else self.stmt(conn)
-            entry = self._compiled[id(dialect)] = (dialect, _Compiled(stmt, dialect, self.keys))
-        return entry[1]
+            self._built[id(dialect)] = stmt
+            entry = self._compiled[id(dialect)] = (dialect, _Compiled(
+                stmt, dialect, self.keys, _lengths_for_probe(stmt, dialect, self.keys)))
+        compiled = entry[1]
+        if not compiled.expanding:
+            return compiled
+        lengths = tuple(len(params[n]) for n in compiled.expanding)
+        key = (id(dialect), lengths)
+        variant = self._variants.get(key)
+        if variant is None:
+            variant = self._variants[key] = _Compiled(
+                self._built[id(dialect)], dialect, self.keys,
+                dict(zip(compiled.expanding, lengths, strict=True)))
+        return variant
 
     def _execute(self, conn: Connection, params: Mapping[str, Any], *,
                  fetch: bool) -> tuple[list[Any], int]:
-        c = self._for(conn)
+        c = self._for(conn, params)
         bound = c.params(params)
         for observe in OBSERVERS:
             observe(c.sql, False)
@@ -177,7 +232,12 @@ class FastStatement:
 
     def many(self, conn: Connection, params: Iterable[Mapping[str, Any]]) -> None:
         """One executemany over ``params`` (no RETURNING)."""
-        c = self._for(conn)
+        params = list(params)
+        if not params:
+            return
+        c = self._for(conn, params[0])
+        if c.expanding:
+            raise TypeError("FastStatement.many: expanding (IN) parameters are not supported")
         bound = [c.params(p) for p in params]
         if not bound:
             return

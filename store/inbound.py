@@ -37,11 +37,8 @@ _LATEST_BY_CONTENT = FastStatement(
 _FIND = FastStatement(sa.select(mo.c.id).where(
     mo.c.connection == sa.bindparam("connection"), mo.c.dedup_key == sa.bindparam("dedup_key")))
 _GET = FastStatement(sa.select(mo).where(mo.c.id == sa.bindparam("b_id")))
-_CLAIM = (sa.update(mo).where(mo.c.id.in_(sa.bindparam("ids", expanding=True)),
-                              mo.c.status == "received").values(status="received"))
-_CLAIM_ONE = FastStatement(sa.update(mo).where(mo.c.id == sa.bindparam("b_id"),
-                                               mo.c.status == "received")
-                           .values(status="received"))
+_CLAIM = FastStatement(sa.update(mo).where(mo.c.id.in_(sa.bindparam("ids", expanding=True)),
+                                           mo.c.status == "received").values(status="received"))
 _PROCESSED = FastStatement(
     sa.update(mo).where(mo.c.id == sa.bindparam("b_id"), mo.c.status == "received")
     .values(status="processed", processed_at=sa.bindparam("b_now"),
@@ -203,10 +200,7 @@ def claim_mos(conn: Connection, ids: list[int]) -> bool:
     """Take these received MOs for processing in this transaction, or False when another
     worker already finished them. On PostgreSQL the UPDATE locks the rows, so a concurrent
     claimer waits for our commit and then finds them processed (no effect twice)."""
-    if len(ids) == 1:
-        return _CLAIM_ONE.run(conn, {"b_id": ids[0]}) == 1
-    done = conn.execute(_CLAIM, {"ids": ids}).rowcount
-    return done == len(ids)
+    return _CLAIM.run(conn, {"ids": ids}) == len(ids)
 
 
 def mark_mo_processed(conn: Connection, id: int, *, command: str | None, now: datetime,

@@ -392,34 +392,35 @@ class SubmittedPart:
 # Statements of the batched path, built once (building Core statements per call was a
 # quarter of the writer thread's time; their compiled form is then found in the cache).
 _ids = sa.bindparam("ids", expanding=True)
-_PARTS_OF = sa.select(part.c.message_id, part.c.part_no, part.c.smsc_message_id).where(
-    part.c.message_id.in_(_ids))
-_SET_ROUTE = (
+_PARTS_OF = FastStatement(sa.select(part.c.message_id, part.c.part_no,
+                                    part.c.smsc_message_id).where(part.c.message_id.in_(_ids)))
+_SET_ROUTE = FastStatement(
     sa.update(msg).where(msg.c.id == sa.bindparam("b_id"))
     .values(parts=sa.bindparam("b_parts"),
             cost_millis=sa.func.coalesce(sa.bindparam("b_cost", type_=sa.Integer),
                                          msg.c.cost_millis),
             connection=sa.func.coalesce(sa.bindparam("b_conn", type_=sa.String),
                                         msg.c.connection)))
-_SUBMITTED = (
+_SUBMITTED = FastStatement(
     sa.update(msg).where(msg.c.id.in_(_ids), msg.c.status == "sending")
     .values(status="submitted", updated_at=sa.bindparam("b_now")).returning(msg.c.id))
-_PENDING_FOR = sa.select(pending.c.smsc_message_id).where(
-    pending.c.smsc_message_id.in_(sa.bindparam("cands", expanding=True))).limit(1)
-_UPSERTS: dict[str, Any] = {}
+_PENDING_FOR = FastStatement(sa.select(pending.c.smsc_message_id).where(
+    pending.c.smsc_message_id.in_(sa.bindparam("cands", expanding=True))).limit(1))
 
 
-def _part_upsert(conn: Connection) -> Any:
-    stmt = _UPSERTS.get(conn.dialect.name)
-    if stmt is None:
-        ins = dialect_insert(conn, part)
-        stmt = ins.on_conflict_do_update(
-            index_elements=["message_id", "part_no"],
-            set_={"smsc_message_id": ins.excluded.smsc_message_id, "status": "submitted",
-                  "error_code": None, "submitted_at": ins.excluded.submitted_at,
-                  "done_at": None})
-        _UPSERTS[conn.dialect.name] = stmt
-    return stmt
+def _build_part_upsert(conn: Connection) -> sa.ClauseElement:
+    ins = dialect_insert(conn, part).values(
+        message_id=sa.bindparam("message_id"), part_no=sa.bindparam("part_no"),
+        smsc_message_id=sa.bindparam("smsc_message_id"), status="submitted",
+        submitted_at=sa.bindparam("submitted_at"))
+    return ins.on_conflict_do_update(
+        index_elements=["message_id", "part_no"],
+        set_={"smsc_message_id": ins.excluded.smsc_message_id, "status": "submitted",
+              "error_code": None, "submitted_at": ins.excluded.submitted_at,
+              "done_at": None})
+
+
+_PART_UPSERT = FastStatement(_build_part_upsert)
 
 
 def mark_parts_submitted(conn: Connection, items: Sequence[SubmittedPart], *,
@@ -440,7 +441,7 @@ def mark_parts_submitted(conn: Connection, items: Sequence[SubmittedPart], *,
     message_ids = sorted({it.message_id for it in items})
     held: dict[tuple[int, int], str | None] = {
         (r.message_id, r.part_no): r.smsc_message_id
-        for r in conn.execute(_PARTS_OF, {"ids": message_ids})}
+        for r in _PARTS_OF.all(conn, {"ids": message_ids})}
     norm = [normalise_smsc_id(it.smsc_message_id) for it in items]
     slow: set[int] = set()
     seen: set[tuple[int, int]] = set()
@@ -451,7 +452,7 @@ def mark_parts_submitted(conn: Connection, items: Sequence[SubmittedPart], *,
             slow.add(it.message_id)
         seen.add(key)
     cands = sorted({c for n in norm for c in smsc_id_candidates(n)})
-    if cands and conn.execute(_PENDING_FOR, {"cands": cands}).first() is not None:
+    if cands and _PENDING_FOR.all(conn, {"cands": cands}):
         # A receipt came before its part was known: find whose and take the careful path.
         parked = {normalise_smsc_id(x) for x in conn.execute(
             sa.select(pending.c.smsc_message_id).where(pending.c.smsc_message_id.in_(cands))
@@ -461,11 +462,11 @@ def mark_parts_submitted(conn: Connection, items: Sequence[SubmittedPart], *,
                 slow.add(it.message_id)
     fast = [(it, n) for it, n in zip(items, norm, strict=True) if it.message_id not in slow]
     if fast:
-        conn.execute(_part_upsert(conn), [
+        _PART_UPSERT.many(conn, [
             {"message_id": it.message_id, "part_no": it.part_no, "smsc_message_id": n,
-             "status": "submitted", "submitted_at": now} for it, n in fast])
+             "submitted_at": now} for it, n in fast])
         last = {it.message_id: it for it, _ in fast}
-        conn.execute(_SET_ROUTE, [
+        _SET_ROUTE.many(conn, [
             {"b_id": m, "b_parts": it.parts, "b_cost": it.cost_millis, "b_conn": it.connection}
             for m, it in last.items()])
         for it, n in fast:
@@ -476,7 +477,7 @@ def mark_parts_submitted(conn: Connection, items: Sequence[SubmittedPart], *,
                 ids_of.setdefault(m, []).append((p, smsc_id))
         complete = [m for m, it in last.items() if len(ids_of.get(m, ())) >= it.parts]
         if complete:
-            done = conn.execute(_SUBMITTED, {"ids": complete, "b_now": now}).scalars().all()
+            done = [r.id for r in _SUBMITTED.all(conn, {"ids": complete, "b_now": now})]
             record_event_rows(conn, [
                 {"direction": "out", "message_id": m, "status": "submitted", "at": now,
                  "detail": ",".join(i for _, i in sorted(ids_of[m]))} for m in sorted(done)])

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Row
 
 from store import upstream
 from store.events import record_event, record_event_rows
+from store.fastsql import FastStatement
 from store.ids import normalise_smsc_id, smsc_id_candidates
 from store.models import outbound_messages as msg
 from store.models import outbound_parts as part
@@ -190,24 +191,27 @@ class ReceiptIn:
     raw: str
 
 
-_FIND_PARTS = (
+# The batch's statements, compiled once (per IN-list length) and run on the cursor
+# (store/fastsql.py).
+_FIND_PARTS = FastStatement(
     sa.select(part.c.id, part.c.message_id, part.c.part_no, part.c.smsc_message_id,
               msg.c.connection)
     .join(msg, msg.c.id == part.c.message_id)
     .where(part.c.smsc_message_id.in_(sa.bindparam("cands", expanding=True))))
-_MESSAGES = sa.select(msg.c.id, msg.c.status, msg.c.parts).where(
-    msg.c.id.in_(sa.bindparam("ids", expanding=True)))
-_PART_STATES = sa.select(part.c.message_id, part.c.part_no, part.c.status).where(
-    part.c.message_id.in_(sa.bindparam("ids", expanding=True)))
-_SET_PART = sa.update(part).where(part.c.id == sa.bindparam("b_id")).values(
+_MESSAGES = FastStatement(sa.select(msg.c.id, msg.c.status, msg.c.parts).where(
+    msg.c.id.in_(sa.bindparam("ids", expanding=True))))
+_PART_STATES = FastStatement(sa.select(part.c.message_id, part.c.part_no, part.c.status).where(
+    part.c.message_id.in_(sa.bindparam("ids", expanding=True))))
+_SET_PART = FastStatement(sa.update(part).where(part.c.id == sa.bindparam("b_id")).values(
     status=sa.bindparam("b_status"), error_code=sa.bindparam("b_err", type_=sa.Integer),
-    done_at=sa.bindparam("b_now"))
-_SET_MESSAGE = sa.update(msg).where(msg.c.id == sa.bindparam("b_id")).values(
+    done_at=sa.bindparam("b_now")))
+_SET_MESSAGE = FastStatement(sa.update(msg).where(msg.c.id == sa.bindparam("b_id")).values(
     status=sa.bindparam("b_status"),
     error_code=sa.case((sa.bindparam("b_set_err", type_=sa.Boolean),
                         sa.bindparam("b_err", type_=sa.Integer)), else_=msg.c.error_code),
-    updated_at=sa.bindparam("b_now"))
-_PARK = pending.insert()
+    updated_at=sa.bindparam("b_now")))
+_PARK = FastStatement(pending.insert(), keys=(
+    "connection", "smsc_message_id", "state", "error_code", "received_at", "raw"))
 
 
 def apply_receipts(conn: Connection, items: Sequence[ReceiptIn], *,
@@ -228,7 +232,7 @@ def apply_receipts(conn: Connection, items: Sequence[ReceiptIn], *,
         clean.append((it, _storable(it.smsc_message_id)[:SMSC_ID_MAX], err))
     candidates = [smsc_id_candidates(sid) for _, sid, _ in clean]
     every = sorted({c for cs in candidates for c in cs})
-    rows = conn.execute(_FIND_PARTS, {"cands": every}).all() if every else []
+    rows = _FIND_PARTS.all(conn, {"cands": every}) if every else []
     by_id: dict[str, list[Row]] = {}
     for r in rows:
         by_id.setdefault(r.smsc_message_id, []).append(r)
@@ -242,13 +246,13 @@ def apply_receipts(conn: Connection, items: Sequence[ReceiptIn], *,
          "state": it.state, "error_code": err, "received_at": now, "raw": _storable(it.raw)}
         for (it, sid, err), f in zip(clean, found, strict=True) if f is None]
     if parked:
-        conn.execute(_PARK, parked)
+        _PARK.many(conn, parked)
     message_ids = sorted({int(f.message_id) for f in found if f is not None})
     if not message_ids:
         return [None] * len(items)
-    messages = {r.id: r for r in conn.execute(_MESSAGES, {"ids": message_ids})}
+    messages = {r.id: r for r in _MESSAGES.all(conn, {"ids": message_ids})}
     states: dict[int, dict[int, str]] = {m: {} for m in message_ids}
-    for r in conn.execute(_PART_STATES, {"ids": message_ids}):
+    for r in _PART_STATES.all(conn, {"ids": message_ids}):
         states[r.message_id][r.part_no] = r.status
     status = {m: messages[m].status for m in message_ids}
     set_err: dict[int, int | None] = {}
@@ -272,8 +276,8 @@ def apply_receipts(conn: Connection, items: Sequence[ReceiptIn], *,
         events.append({"direction": "out", "message_id": m, "status": after, "at": now,
                        "detail": _detail(f, messages[m].parts, it.state, err)})
         out.append(m)
-    conn.execute(_SET_PART, part_rows)
-    conn.execute(_SET_MESSAGE, [
+    _SET_PART.many(conn, part_rows)
+    _SET_MESSAGE.many(conn, [
         {"b_id": m, "b_status": status[m], "b_set_err": m in set_err,
          "b_err": set_err.get(m), "b_now": now} for m in message_ids])
     record_event_rows(conn, events)

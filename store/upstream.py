@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from store import upstream_concat
+from store.fastsql import FastStatement
 from store.models import forwards, inbound_messages, outbound_messages
 from store.models_upstream import upstream_accounts
 from store.models_upstream import upstream_concat_groups as concat_groups
@@ -85,10 +86,11 @@ def owe_receipt(conn: Connection, message_id: int, *, now: datetime) -> int | No
 
 # The few messages of a batch that owe someone news of their final state: an application
 # that submitted them over SMPP, or a callback_url (store/webhooks.py).
-_FROM_UPSTREAM = sa.select(outbound_messages.c.id).where(
+# Every receipt batch asks (store/fastsql.py: compiled once per IN-list length).
+_FROM_UPSTREAM = FastStatement(sa.select(outbound_messages.c.id).where(
     outbound_messages.c.id.in_(sa.bindparam("ids", expanding=True)),
     sa.or_(outbound_messages.c.upstream.is_not(None),
-           outbound_messages.c.callback_url.is_not(None)))
+           outbound_messages.c.callback_url.is_not(None))))
 
 
 def owe_receipts(conn: Connection, message_ids: list[int], *, now: datetime) -> list[int]:
@@ -97,8 +99,8 @@ def owe_receipts(conn: Connection, message_ids: list[int], *, now: datetime) -> 
     those now owing an application a receipt."""
     if not message_ids:
         return []
-    return [int(m) for m in conn.execute(_FROM_UPSTREAM, {"ids": sorted(set(message_ids))})
-            .scalars().all() if owe_receipt(conn, int(m), now=now) is not None]
+    return [int(r.id) for r in _FROM_UPSTREAM.all(conn, {"ids": sorted(set(message_ids))})
+            if owe_receipt(conn, int(r.id), now=now) is not None]
 
 
 def owe_part_receipt(conn: Connection, *, system_id: str, receipt_for: str, status: str,

@@ -69,14 +69,20 @@ async def test_errors_are_sqlalchemy_errors_and_leave_the_batch_usable(store: St
     assert len(rows) == 1
 
 
-def test_expanding_parameters_are_refused_at_first_use(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from store.db import make_engine
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    stmt = fastsql.FastStatement(sa.select(mo.c.id).where(
-        mo.c.id.in_(sa.bindparam("ids", expanding=True))))
-    with engine.connect() as conn, pytest.raises(TypeError, match="expanding"):
-        stmt.all(conn, {"ids": [1]})
-    engine.dispose()
+async def test_in_lists_of_any_length(store: Store) -> None:
+    at = datetime.now(UTC)
+    ids = await store.write(lambda c: [_FAST_INSERT.scalar(c, {
+        "key": f"k{i}", "src": "86139", "raw": b"", "at": at}) for i in range(4)])
+    by_ids = fastsql.FastStatement(sa.select(mo.c.id).where(
+        mo.c.id.in_(sa.bindparam("ids", expanding=True)),
+        mo.c.source_addr == sa.bindparam("src")).order_by(mo.c.id))
+
+    def lookups(c: sa.Connection) -> list[list[int]]:
+        return [[r.id for r in by_ids.all(c, {"ids": wanted, "src": "86139"})]
+                for wanted in ([], ids[:1], ids[1:], ids, ids[:1], [-1, *ids[2:]])]
+
+    got = await store.write(lookups)
+    assert got == [[], ids[:1], ids[1:], ids, ids[:1], ids[2:]]
 
 
 async def test_observers_see_every_execution(store: Store) -> None:
