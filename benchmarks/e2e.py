@@ -65,7 +65,15 @@ class StatementCounter:
     def attach(self, engine: Any) -> None:
         import sqlalchemy as sa
 
+        from store import fastsql
+
         sa.event.listen(engine, "before_cursor_execute", self._seen)
+        # The hot statements run on the DBAPI cursor, past SQLAlchemy's events.
+        fastsql.OBSERVERS.append(self._seen_fast)
+
+    def _seen_fast(self, statement: str, executemany: bool) -> None:
+        self.by_kind[_statement_kind(statement) + (" (many)" if executemany else "")] += 1
+        self.rows += 1
 
     def _seen(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
               executemany: bool) -> None:
@@ -172,6 +180,7 @@ def check(res: dict[str, Any], db: dict[str, int] | None) -> tuple[bool, str]:
 
 def machine() -> dict[str, Any]:
     return {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "loop": eventloop.name(),
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 

@@ -53,6 +53,7 @@ from _bench import (  # first: puts the repo on sys.path
 from e2e import machine
 from simdriver import SimDriver
 
+from gateway import eventloop
 from gateway.app import Gateway
 from gateway.config import Settings
 from store import outbound
@@ -266,7 +267,7 @@ def main() -> None:
         args.count, args.chunk, args.sample = 300, 100, 1.0
         args.timeout = min(args.timeout, 20.0)
     logging.basicConfig(level=logging.WARNING)
-    sys.exit(asyncio.run(run(args)))
+    sys.exit(eventloop.run(run(args)))  # uvloop when installed, as `smsgw up`
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ from _bench import (  # first: puts the repo on sys.path
 )
 from e2e import Harness, check, machine
 
+from gateway import eventloop
+
 SERIES = ("queued", "sending", "mo_unprocessed", "receipts_unmatched")
 
 
@@ -138,7 +140,7 @@ def main() -> None:
         args.rate, args.duration, args.sample = 20.0, 6.0, 1.0
         args.accounts, args.settle, args.timeout = 20, 0.5, min(args.timeout, 30.0)
     logging.basicConfig(level=logging.WARNING)
-    sys.exit(asyncio.run(run(args)))
+    sys.exit(eventloop.run(run(args)))  # uvloop when installed, as `smsgw up`
 
 
 if __name__ == "__main__":

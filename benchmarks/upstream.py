@@ -45,6 +45,7 @@ from _bench import (  # first: puts the repo on sys.path
 from e2e import machine
 
 from commands.pins import hash_password
+from gateway import eventloop
 from gateway.app import Gateway
 from gateway.config import Settings
 from gateway.smpp import session as sm
@@ -211,7 +212,7 @@ def main() -> None:
     if args.short:
         args.count, args.settle, args.timeout = 200, 0.5, min(args.timeout, 20.0)
     logging.basicConfig(level=logging.WARNING)
-    sys.exit(asyncio.run(run(args)))
+    sys.exit(eventloop.run(run(args)))  # uvloop when installed, as `smsgw up`
 
 
 if __name__ == "__main__":
