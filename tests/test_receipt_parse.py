@@ -6,11 +6,19 @@ gateway answer the deliver_sm with ESME_RSYSERR, and the SMSC redelivered it for
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.smpp.text import decode_text, parse_receipt
+from gateway.smpp.text import (
+    RECEIPT_STATS,
+    _parse_receipt_lenient,
+    decode_text,
+    format_receipt,
+    parse_receipt,
+)
 
 # Every data_coding family an SMSC may label a receipt with (SMPP 3.4 §5.2.19, GSM 03.38).
 DATA_CODINGS = [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0E, 0x11, 0x15,
@@ -65,3 +73,24 @@ def test_receipt_like_text_never_raises(words: list[str]) -> None:
 def test_random_bytes_in_every_data_coding_never_raise(raw: bytes, data_coding: int) -> None:
     parse_receipt(decode_text(raw, data_coding))
     parse_receipt(decode_text(b"id:1 stat:DELIVRD sub:" + raw, data_coding))
+
+
+@given(
+    message_id=st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1,
+                       max_size=24),
+    sub=st.integers(0, 999), dlvrd=st.integers(0, 999),
+    stat=st.sampled_from(sorted(RECEIPT_STATS)), err=st.integers(0, 999),
+    body=st.text(max_size=25),
+    minutes=st.integers(0, 60 * 24 * 365 * 20),
+)
+def test_the_canonical_fast_path_agrees_with_the_lenient_parser(
+        message_id: str, sub: int, dlvrd: int, stat: str, err: int, body: str,
+        minutes: int) -> None:
+    """parse_receipt's one-regex path for the exact Appendix B layout gives what the lenient
+    parser gives (ids with ':' or odd text fall back to it, and still agree)."""
+    when = datetime(2020, 1, 1) + timedelta(minutes=minutes)
+    text = format_receipt(message_id=message_id, submitted=sub, delivered=dlvrd,
+                          submit_date=when, done_date=when, stat=stat, err=err, text=body)
+    assert parse_receipt(text) == _parse_receipt_lenient(text)
+    assert parse_receipt(text.rsplit(" text:", 1)[0]) == _parse_receipt_lenient(
+        text.rsplit(" text:", 1)[0])

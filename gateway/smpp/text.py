@@ -125,6 +125,10 @@ def gsm7_encode(text: str) -> bytes:
     return bytes(out)
 
 
+# str.translate table: septet value (as an ASCII code point) -> GSM basic character.
+_GSM_BASIC_TABLE = {i: ch for i, ch in enumerate(_GSM_BASIC)}
+
+
 def gsm7_decode(data: bytes) -> str:
     """Decode unpacked GSM septets. Never raises.
 
@@ -133,6 +137,8 @@ def gsm7_decode(data: bytes) -> str:
     for a further table) and a trailing ESC show a space. Octets >= 0x80 cannot occur in
     unpacked septets; they become U+FFFD.
     """
+    if data.isascii() and _ESC not in data:  # the usual case: one table lookup per octet
+        return data.decode("ascii").translate(_GSM_BASIC_TABLE)
     out: list[str] = []
     i, n = 0, len(data)
     while i < n:
@@ -627,6 +633,14 @@ _KEY_RE = re.compile(
 )
 
 
+# Appendix B exactly as `format_receipt` writes it; anything else takes the lenient path.
+_CANONICAL_RECEIPT = re.compile(
+    r"id:(?P<id>[!-9;-~]+) sub:(?P<sub>[0-9]{3}) dlvrd:(?P<dlvrd>[0-9]{3}) "
+    r"submit date:(?P<submit>[0-9]{10}) done date:(?P<done>[0-9]{10}) "
+    r"stat:(?P<stat>[A-Za-z]+) err:(?P<err>[0-9A-Za-z]+)(?: text:(?P<text>.*))?",
+    re.ASCII | re.DOTALL)
+
+
 def _ascii_digits(value: str) -> bool:
     """Only 0-9: str.isdigit() is also true for '²' or '١', which int()/strptime refuse."""
     return value.isascii() and value.isdigit()
@@ -634,19 +648,16 @@ def _ascii_digits(value: str) -> bool:
 
 def _parse_date(value: str) -> datetime | None:
     digits = value.strip()
-    if not _ascii_digits(digits):
+    if not _ascii_digits(digits) or len(digits) not in (10, 12, 14):
         return None
+    if len(digits) != 14:
+        digits = "20" + digits  # YY is always 20YY here (strptime's %y reads 69-99 as 19xx)
+    # Sliced by hand: strptime cost more than the rest of a receipt (a receipt per MT).
     try:
-        # YY is always 20YY here: strptime's %y would read 69-99 as 19xx.
-        if len(digits) == 10:
-            return datetime.strptime("20" + digits, "%Y%m%d%H%M")
-        if len(digits) == 12:
-            return datetime.strptime("20" + digits, "%Y%m%d%H%M%S")
-        if len(digits) == 14:
-            return datetime.strptime(digits, "%Y%m%d%H%M%S")
+        return datetime(int(digits[0:4]), int(digits[4:6]), int(digits[6:8]),
+                        int(digits[8:10]), int(digits[10:12]), int(digits[12:14] or 0))
     except ValueError:
         return None
-    return None
 
 
 def _parse_int(value: str) -> int | None:
@@ -664,6 +675,19 @@ def parse_receipt(text: str) -> Receipt | None:
     """
     if not isinstance(text, str):
         return None
+    m = _CANONICAL_RECEIPT.fullmatch(text)
+    if m is not None:  # the exact Appendix B layout (most SMSCs): one regex, same result
+        stat = m["stat"].upper()
+        return Receipt(
+            id=m["id"], stat=_STAT_ALIASES.get(stat, stat), sub=int(m["sub"]),
+            dlvrd=int(m["dlvrd"]), submit_date=_parse_date(m["submit"]),
+            done_date=_parse_date(m["done"]), err=m["err"],
+            text=m["text"].strip() if m["text"] is not None else None)
+    return _parse_receipt_lenient(text)
+
+
+def _parse_receipt_lenient(text: str) -> Receipt | None:
+    """Any key order, spacing and case; missing fields are None (see parse_receipt)."""
     fields: dict[str, str] = {}
     matches = list(_KEY_RE.finditer(text))
     nexts: list[re.Match[str] | None] = [*matches[1:], None]
