@@ -84,6 +84,7 @@ class SmppConnection(asyncio.Protocol):
         self._window_waiters: deque[asyncio.Future[None]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._flush_pending = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.info: dict[str, Any] = {}  # application data (account, bind id, ...)
         # Set by gateway/smpp/listener.py: the connection caps of the listener it came on.
@@ -175,13 +176,22 @@ class SmppConnection(asyncio.Protocol):
 
     def close(self, reason: str = "closed") -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self._flush()
+            self._flush_now()
             self.transport.close()
         self._shutdown(reason)
 
     # -- internals --------------------------------------------------------------------------------
 
     def _flush(self) -> None:
+        """Send what the session has queued, at the end of this loop iteration: every PDU
+        produced meanwhile (a batch of responses released by one commit, say) leaves in one
+        write, where one write per PDU cost a system call each."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_pending = False
         data = self.session.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
