@@ -256,6 +256,8 @@ class FastStatement:
 
 def run_raw(conn: Connection, sql: str) -> None:
     """A parameterless statement (BEGIN) on the cursor, errors raised as SQLAlchemy's."""
+    for observe in OBSERVERS:
+        observe(sql, False)
     raw = conn.connection.dbapi_connection
     assert raw is not None
     cursor = raw.cursor()
