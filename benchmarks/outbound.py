@@ -8,6 +8,8 @@
    recorded.
 3. While it drains, a priority-1 reply is queued at 10 %, 30 %, 50 %, 70 % and 90 % of the
    drain; its wait is the time from enqueue (committed) to its submit_sm_resp being recorded.
+   At the same moments a handset sends an MO (BAL): the time until it is acknowledged (its
+   row committed) and until its answer is submitted - inbound must not starve.
 4. Receipts: the run waits until every message's receipt is matched (status delivered);
    "receipts matched" counts them, and the check fails (exit 1) unless all N + the replies
    were submitted once and matched.
@@ -53,11 +55,12 @@ from _bench import (  # first: puts the repo on sys.path
 from e2e import machine
 from simdriver import SimDriver
 
+from common.phones import canonical
 from gateway import eventloop
 from gateway.app import Gateway
 from gateway.config import Settings
 from store import outbound
-from store.models import outbound_messages
+from store.models import inbound_messages, outbound_messages
 from store.store import Store
 
 REPLY_AT = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -123,8 +126,9 @@ class Sampler:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-async def dispatch_phase(url: str, count: int, *, sim_port: int | None, window: int,
-                         batch: int, sample: float, timeout: float) -> dict[str, Any]:
+async def dispatch_phase(url: str, count: int, *, sim: SimProcess | None, sim_port: int | None,
+                         window: int, batch: int, sample: float, timeout: float
+                         ) -> dict[str, Any]:
     extra: dict[str, Any] = dict(window=window, claim_batch=batch, instance="bench-outbound")
     if sim_port is not None:
         extra.update(smsc_host="127.0.0.1", smsc_port=sim_port)
@@ -138,6 +142,8 @@ async def dispatch_phase(url: str, count: int, *, sim_port: int | None, window: 
     try:
         await gw.client.wait_bound()
         waits: list[tuple[float, float]] = []
+        probes: list[tuple[float, float, float]] = []  # (at, acknowledged s, answered s)
+        probe_parts = probe_msgs = 0
         marks = list(REPLY_AT)
         step = max(1, count // 10)
         next_report = step
@@ -145,20 +151,25 @@ async def dispatch_phase(url: str, count: int, *, sim_port: int | None, window: 
             sent = await _submitted_ids(gw)
             if marks and sent >= marks[0] * count:
                 at = marks.pop(0)
-                waits.append((at, await _reply_wait(gw)))
+                wait, (acked, answered, parts) = await asyncio.gather(
+                    _reply_wait(gw), _mo_probe(gw, sim, f"8613600{len(probes):06d}"))
+                waits.append((at, wait))
+                probes.append((at, acked, answered))
+                probe_parts += parts
+                probe_msgs += 1
                 continue
             if sent >= next_report:
                 el = time.perf_counter() - start
                 print(f"  submitted {sent:>7}/{count}  {sent / el:>9,.0f} msgs/s", flush=True)
                 next_report += step
-            if sent >= count + len(REPLY_AT) - len(marks):
+            if sent >= count + len(REPLY_AT) - len(marks) + probe_parts:
                 break
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - start
         sender = next(iter(gw.dispatcher.senders.values()))
         # Receipts: every message delivered (its receipt matched), or no progress for a while.
         assert gw.store is not None
-        total = count + len(REPLY_AT)
+        total = count + len(REPLY_AT) + probe_msgs
         seen, idle_since = -1, time.perf_counter()
         while True:
             statuses = await gw.store.read(_status_counts)
@@ -172,6 +183,8 @@ async def dispatch_phase(url: str, count: int, *, sim_port: int | None, window: 
             await asyncio.sleep(0.1)
         receipts_elapsed = time.perf_counter() - start
         return {"elapsed": elapsed, "rate": count / elapsed, "waits": waits,
+                "probes": probes, "expected_parts": count + len(REPLY_AT) + probe_parts,
+                "expected_msgs": total,
                 "throttled": sender.throttled, "submitted": await _submitted_ids(gw),
                 "statuses": statuses, "receipts_matched": delivered,
                 "receipts_elapsed": receipts_elapsed,
@@ -179,6 +192,35 @@ async def dispatch_phase(url: str, count: int, *, sim_port: int | None, window: 
     finally:
         await sampler.stop()
         await gw.stop()
+
+
+async def _mo_probe(gw: Gateway, sim: SimProcess | None, phone: str
+                    ) -> tuple[float, float, int]:
+    """A person's MO in the middle of the drain (issue 10: inbound is never starved):
+    seconds until it is acknowledged (its row committed: the deliver_sm_resp follows the
+    commit at once) and until its answer is submitted to the SMSC; and the answer's parts."""
+    t0 = time.perf_counter()
+    if sim is not None:
+        await sim.call("inject", mos=[[phone, "BAL"]])
+    else:
+        assert gw.simulator is not None
+        await gw.simulator.inject_mo(phone, "10690", "BAL")
+    assert gw.store is not None
+    source = canonical(phone)
+    acked: float | None = None
+    while True:
+        mo_id = await gw.store.read(lambda c: c.execute(
+            sa.select(inbound_messages.c.id).where(inbound_messages.c.source_addr == source)
+        ).scalar())
+        if mo_id is not None:
+            if acked is None:
+                acked = time.perf_counter() - t0
+            reply = await gw.store.read(lambda c, m=mo_id: c.execute(
+                sa.select(outbound_messages.c.status, outbound_messages.c.parts).where(
+                    outbound_messages.c.in_reply_to == m)).first())
+            if reply is not None and reply.status in ("submitted", "delivered", "failed"):
+                return acked, time.perf_counter() - t0, int(reply.parts)
+        await asyncio.sleep(0.005)
 
 
 async def _reply_wait(gw: Gateway) -> float:
@@ -208,13 +250,14 @@ async def run(args: argparse.Namespace) -> int:
         enq = await enqueue_phase(url, args.count, args.chunk)
         print("[2] dispatch to the simulator, priority-1 replies during the drain …",
               flush=True)
-        res = await dispatch_phase(url, args.count, sim_port=sim_port, window=args.window,
+        res = await dispatch_phase(url, args.count, sim=sim, sim_port=sim_port,
+                                   window=args.window,
                                    batch=args.batch, sample=args.sample, timeout=args.timeout)
     finally:
         if sim is not None:
             await sim.stop()
         tmp.cleanup()
-    n, total = args.count, args.count + len(REPLY_AT)
+    n, total = args.count, res["expected_msgs"]
     rss = [s["rss_mb"] for s in res["samples"]]
     print()
     print(f"enqueue rate:   {enq:>9,.0f} msgs/s  ({n:,} recipients)")
@@ -222,6 +265,9 @@ async def run(args: argparse.Namespace) -> int:
           f"{res['elapsed']:.1f}s incl. start; throttled responses: {res['throttled']})")
     for at, wait in res["waits"]:
         print(f"reply wait at {at:>4.0%} of the drain: {wait * 1000:>7.1f} ms")
+    for at, acked, answered in res["probes"]:
+        print(f"an MO at {at:>4.0%} of the drain: acknowledged in {acked * 1000:>7.1f} ms, "
+              f"answered (reply submitted) in {answered * 1000:>7.1f} ms")
     print(f"receipts matched: {res['receipts_matched']:,}/{total:,} "
           f"({res['receipts_matched'] / res['receipts_elapsed']:,.0f} msgs/s incl. start)")
     if rss:
@@ -229,9 +275,11 @@ async def run(args: argparse.Namespace) -> int:
               f"({len(rss)} samples{'' if sim else ', simulator included'})")
     print(f"CPU per message: gateway{'' if sim else ' + simulator'} "
           f"{res['cpu_s'] / n * 1000:.2f} ms")
-    ok = res["submitted"] == total and res["receipts_matched"] == total
-    print(f"check: OK — {total} submitted once, {total} receipts matched" if ok else
-          f"check: FAILED — submitted {res['submitted']}/{total}, receipts matched "
+    parts = res["expected_parts"]
+    ok = res["submitted"] == parts and res["receipts_matched"] == total
+    print(f"check: OK — {total} messages ({parts} parts) submitted once, {total} receipts "
+          "matched" if ok else
+          f"check: FAILED — submitted {res['submitted']}/{parts} parts, receipts matched "
           f"{res['receipts_matched']}/{total}, statuses {res['statuses']}")
     write_json(args.json, {
         "benchmark": "outbound", "db": db_kind(url), "count": n, "window": args.window,
@@ -239,6 +287,8 @@ async def run(args: argparse.Namespace) -> int:
         "dispatch_per_s": res["rate"], "throttled": res["throttled"],
         "reply_waits_ms": {f"{at:.0%}": w * 1000 for at, w in res["waits"]},
         "reply_wait_max_ms": max((w for _, w in res["waits"]), default=0.0) * 1000,
+        "mo_ack_max_ms": max((a for _, a, _ in res["probes"]), default=0.0) * 1000,
+        "mo_answer_max_ms": max((b for _, _, b in res["probes"]), default=0.0) * 1000,
         "submitted": res["submitted"], "receipts_matched": res["receipts_matched"],
         "rss_mb_max": max(rss, default=0.0), "cpu_ms_per_msg": res["cpu_s"] / n * 1000,
         "ok": ok, "machine": machine()})

@@ -125,9 +125,10 @@ class Settings(BaseSettings):
     # Dispatcher.
     claim_batch: int = Field(default=50, ge=1, le=10_000)
     poll_interval: float = Field(default=0.5, gt=0)
-    # Claiming pauses while this many submitted parts (of the last 10 s) still await their
-    # receipt: receipts then keep pace with submits instead of piling up at the SMSC in
-    # front of MOs (gateway/mt_outcomes.py). 0 = no bound.
+    # Claiming pauses while the SMSC keeps our deliver_sm window full with receipts due
+    # (gateway/inbound_window.py), and in any case while this many submitted parts (of the
+    # last 10 s) still await their receipt: receipts then keep pace with submits instead of
+    # piling up at the SMSC in front of MOs (gateway/mt_outcomes.py). 0 = no count bound.
     max_awaiting_receipts: int = Field(default=5000, ge=0)
     # Outbound connections and routing (gateway/routing.py). A YAML file listing the SMSC
     # connections (name, host, port, system_id, password, system_type, window, tps,

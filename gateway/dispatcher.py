@@ -81,6 +81,8 @@ MAX_SKIPPED = 5000
 STOP_GRACE = 3.0
 # How long a claimer waits before looking again while receipts are behind.
 RECEIPT_PAUSE = 0.02
+# Receipts awaited before a full inbound window is blamed on them (receipts_behind).
+RECEIPT_BACKLOG_MIN = 50
 
 
 def _now() -> datetime:
@@ -221,7 +223,7 @@ class ConnectionSender:
         while not self._stopping:
             await self.client.wait_bound()
             room = self.high - self.outstanding
-            if d.receipts_behind():
+            if d.receipts_behind(self.client):
                 # Receipts are not keeping pace: let them (and the MOs behind them at the
                 # SMSC) in before sending more.
                 await asyncio.sleep(RECEIPT_PAUSE)
@@ -482,10 +484,21 @@ class Dispatcher:
         """The first connection's client (single-connection callers)."""
         return next(iter(self.senders.values())).client
 
-    def receipts_behind(self) -> bool:
-        """Too many submitted parts still await their receipt: claim nothing for now."""
+    def receipts_behind(self, client: Any = None) -> bool:
+        """Claim nothing for now: receipts are backing up at the SMSC, in front of MOs.
+
+        Either the SMSC keeps ``client``'s deliver_sm window full while at least
+        RECEIPT_BACKLOG_MIN of our parts await their receipt (receipts come faster than we
+        take them in: gateway/inbound_window.py; an MO flood alone, with few receipts
+        awaited, does not stop the replies), or more than `max_awaiting_receipts` parts of
+        the last 10 s await theirs (a hard bound, whatever the window says)."""
+        awaited = self.outcomes.receipts_awaited()
         limit = self.max_awaiting_receipts
-        return limit > 0 and self.outcomes.receipts_awaited() >= limit
+        if limit > 0 and awaited >= limit:
+            return True
+        backlogged = getattr(client, "backlogged", None)
+        return (awaited >= RECEIPT_BACKLOG_MIN and backlogged is not None
+                and bool(backlogged()))
 
     def up(self) -> set[str]:
         return {name for name, s in self.senders.items() if s.up}

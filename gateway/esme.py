@@ -13,6 +13,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from gateway.inbound_window import InboundWindow
 from gateway.metrics import METRICS
 from gateway.smpp import session as sm
 from gateway.smpp import status as st
@@ -70,6 +71,7 @@ class EsmeClient:
         self._stopping = False
         self.connection: SmppConnection | None = None
         self.binds = 0  # successful binds since start (a reconnect count, for status/tests)
+        self.inbound = InboundWindow()  # how full the SMSC keeps our deliver_sm window
         self.last_error = ""
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[StateListener] = []
@@ -124,8 +126,16 @@ class EsmeClient:
 
     async def on_request(self, conn: SmppConnection, pdu: Pdu) -> Reply:
         if pdu.command in ("deliver_sm", "data_sm"):
-            return await self.on_deliver(self.name, pdu, conn)
+            self.inbound.opened()
+            try:
+                return await self.on_deliver(self.name, pdu, conn)
+            finally:
+                self.inbound.closed()
         return Reply(st.ESME_RINVCMDID)
+
+    def backlogged(self) -> bool:
+        """The SMSC is holding deliver_sm for us (gateway/inbound_window.py)."""
+        return self.inbound.backlogged()
 
     async def on_bind(self, conn: SmppConnection, event: sm.BindRequested) -> int:
         return st.ESME_RINVBNDSTS  # an ESME never accepts binds

@@ -47,8 +47,10 @@ def test_e2e_mix_with_the_simulator_in_its_own_process(tmp_path: Path) -> None:
 @pytest.mark.timeout(120)
 def test_outbound(tmp_path: Path) -> None:
     s = run_short(tmp_path, "outbound")
-    assert s["count"] == 300 and s["submitted"] == s["receipts_matched"] == 305
+    # 300 broadcast + 5 priority-1 replies + the answers to 5 MOs sent during the drain.
+    assert s["count"] == 300 and s["submitted"] == s["receipts_matched"] == 310
     assert len(s["reply_waits_ms"]) == 5 and s["dispatch_per_s"] > 0 and s["rss_mb_max"] > 0
+    assert 0 < s["mo_ack_max_ms"] <= s["mo_answer_max_ms"]
 
 
 @pytest.mark.timeout(120)
