@@ -330,9 +330,33 @@ class UpstreamServer:
             if conn is None:
                 continue  # kept until the application binds
             items = await self.store.read(lambda c, s=system_id: upstream.pending_for(c, s))
-            for item in items:
-                if not await self._deliver(conn, item):
-                    break  # keep the order: stop at the first failure, retry later
+            if items and not await self._deliver_batch(conn, items):
+                break  # the application refused or went away: the rest waits for a retry
+
+    async def _deliver_batch(self, conn: SmppConnection, items: list[dict[str, Any]]) -> bool:
+        """Send ``items`` in order, up to the session's window at once (one at a time, with a
+        commit each, capped receipts to an application at about 20/s), then record the
+        delivered ones in one write. False when any was not accepted (retried later)."""
+        stop = asyncio.Event()  # after a refusal nothing more is sent this round
+
+        async def one(item: dict[str, Any]) -> bool:
+            if stop.is_set():
+                return False
+            ok = await self._deliver(conn, item)
+            if not ok:
+                stop.set()
+            return ok
+
+        results = await asyncio.gather(*(one(item) for item in items))
+        done = [item for item, ok in zip(items, results, strict=True) if ok]
+        if done:
+            now = _now()
+            await self.store.write(
+                lambda c: [upstream.mark_delivered(c, item, now=now) for item in done])
+            for item in done:
+                log.info("upstream=%s %s %d delivered", conn.info.get("system_id"),
+                         item["kind"], item["id"])
+        return len(done) == len(items)
 
     async def _deliver(self, conn: SmppConnection, item: dict[str, Any]) -> bool:
         params = _receipt_pdu(item) if item["kind"] == "receipt" else _mo_pdu(item)
@@ -346,9 +370,6 @@ class UpstreamServer:
             log.warning("upstream=%s refused %s %d: %s", conn.info.get("system_id"),
                         item["kind"], item["id"], st.name(resp.status))
             return False
-        await self.store.write(lambda c: upstream.mark_delivered(c, item, now=_now()))
-        log.info("upstream=%s %s %d delivered", conn.info.get("system_id"), item["kind"],
-                 item["id"])
         return True
 
 

@@ -53,21 +53,12 @@ def owe_receipt(conn: Connection, message_id: int, *, now: datetime) -> int | No
     from store.webhooks import owe_message_final  # every final state passes here (issue 12)
 
     owe_message_final(conn, message_id, now=now)
-    msg = conn.execute(sa.select(
-        outbound_messages.c.upstream, outbound_messages.c.status,
-        outbound_messages.c.registered_delivery, outbound_messages.c.dest_addr,
-        outbound_messages.c.source_addr, outbound_messages.c.created_at,
-        outbound_messages.c.error_code, outbound_messages.c.text, outbound_messages.c.parts,
-    ).where(outbound_messages.c.id == message_id)).one_or_none()
+    msg = _FINAL_MESSAGE.one_or_none(conn, {"b_id": message_id})
     if msg is None or msg.upstream is None or not msg.registered_delivery:
         return None
     if msg.status not in FINAL_STATES:
         return None
-    submitted_parts = conn.execute(
-        sa.select(concat_parts.c.group_id, concat_parts.c.seq, concat_parts.c.text,
-                  concat_parts.c.registered_delivery, concat_parts.c.received_at)
-        .join(concat_groups, concat_groups.c.id == concat_parts.c.group_id)
-        .where(concat_groups.c.message_id == message_id).order_by(concat_parts.c.seq)).all()
+    submitted_parts = _SUBMITTED_PARTS.all(conn, {"b_id": message_id})
     common = {"system_id": msg.upstream, "status": msg.status, "dest_addr": msg.dest_addr,
               "source_addr": msg.source_addr or "", "now": now,
               "error_code": msg.error_code or 0, "message_id": message_id}
@@ -83,6 +74,23 @@ def owe_receipt(conn: Connection, message_id: int, *, now: datetime) -> int | No
             count += 1
     return count or None
 
+
+# Every receipt for an application's MT runs these (store/fastsql.py: compiled once).
+_FINAL_MESSAGE = FastStatement(sa.select(
+    outbound_messages.c.upstream, outbound_messages.c.status,
+    outbound_messages.c.registered_delivery, outbound_messages.c.dest_addr,
+    outbound_messages.c.source_addr, outbound_messages.c.created_at,
+    outbound_messages.c.error_code, outbound_messages.c.text, outbound_messages.c.parts,
+).where(outbound_messages.c.id == sa.bindparam("b_id")))
+_SUBMITTED_PARTS = FastStatement(
+    sa.select(concat_parts.c.group_id, concat_parts.c.seq, concat_parts.c.text,
+              concat_parts.c.registered_delivery, concat_parts.c.received_at)
+    .join(concat_groups, concat_groups.c.id == concat_parts.c.group_id)
+    .where(concat_groups.c.message_id == sa.bindparam("b_id")).order_by(concat_parts.c.seq))
+_OWED_FOR = FastStatement(sa.select(outbox.c.id).where(
+    outbox.c.receipt_for == sa.bindparam("b_for")).limit(1))
+_OWE = FastStatement(outbox.insert().returning(outbox.c.id), keys=(
+    "system_id", "kind", "message_id", "receipt_for", "payload", "created_at", "attempts"))
 
 # The few messages of a batch that owe someone news of their final state: an application
 # that submitted them over SMPP, or a callback_url (store/webhooks.py).
@@ -109,7 +117,7 @@ def owe_part_receipt(conn: Connection, *, system_id: str, receipt_for: str, stat
                      message_id: int | None = None, parts: int = 1) -> int | None:
     """Owe ``system_id`` one receipt for the id ``receipt_for`` it got; None if already owed
     (another part's receipt of the same MT got here first)."""
-    if conn.execute(sa.select(outbox.c.id).where(outbox.c.receipt_for == receipt_for)).first():
+    if _OWED_FOR.all(conn, {"b_for": receipt_for}):
         return None
     payload = {"message_id": receipt_for, "status": status, "dest_addr": dest_addr,
                "source_addr": source_addr, "submitted_at": submitted_at.isoformat(),
@@ -117,9 +125,10 @@ def owe_part_receipt(conn: Connection, *, system_id: str, receipt_for: str, stat
                "parts": parts}
     if error_text:
         payload["error_text"] = error_text
-    return int(conn.execute(outbox.insert().values(
-        system_id=system_id, kind="receipt", message_id=message_id, receipt_for=receipt_for,
-        payload=json.dumps(payload), created_at=now, attempts=0)).inserted_primary_key[0])
+    return int(_OWE.scalar(conn, {
+        "system_id": system_id, "kind": "receipt", "message_id": message_id,
+        "receipt_for": receipt_for, "payload": json.dumps(payload), "created_at": now,
+        "attempts": 0}))
 
 
 def pending_for(conn: Connection, system_id: str, limit: int = 100) -> list[dict[str, Any]]:

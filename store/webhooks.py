@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from store import outbound
 from store.events import dialect_insert
+from store.fastsql import FastStatement
 from store.models import OUTBOUND_FINAL, PRIORITY_REPLY, WEBHOOK_STATUSES, settings
 from store.models import api_keys as keys
 from store.models import inbound_messages as mo
@@ -83,13 +84,17 @@ def owe_mo(conn: Connection, mo_id: int, subscription: str, *, phone: str, text:
                })
 
 
+# Asked for every message reaching a final state (store/fastsql.py: compiled once).
+_FINAL = FastStatement(sa.select(
+    msg.c.callback_url, msg.c.status, msg.c.dest_addr, msg.c.source_addr,
+    msg.c.error_code, msg.c.error_text, msg.c.parts, msg.c.cost_millis,
+    msg.c.possibly_duplicate,
+).where(msg.c.id == sa.bindparam("b_id")))
+
+
 def owe_message_final(conn: Connection, message_id: int, *, now: datetime) -> int | None:
     """A message reached a final state: owe its callback_url the news (once per state)."""
-    row = conn.execute(sa.select(
-        msg.c.callback_url, msg.c.status, msg.c.dest_addr, msg.c.source_addr,
-        msg.c.error_code, msg.c.error_text, msg.c.parts, msg.c.cost_millis,
-        msg.c.possibly_duplicate,
-    ).where(msg.c.id == message_id)).first()
+    row = _FINAL.one_or_none(conn, {"b_id": message_id})
     if row is None or not row.callback_url or row.status not in OUTBOUND_FINAL:
         return None
     return owe(conn, key=f"mt-{message_id}-{row.status}", event=f"message.{row.status}",
