@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
@@ -33,13 +33,13 @@ from sqlalchemy.sql.elements import BindParameter
 OBSERVERS: list[Callable[[str, bool], None]] = []
 
 _NO_PARAMS: Mapping[str, Any] = {}
+T = TypeVar("T")
 
 
 class _Compiled:
     __slots__ = (
         "binders",
         "columns",
-        "dbapi_error",
         "defaults",
         "dialect",
         "expanding",
@@ -94,7 +94,6 @@ class _Compiled:
         self.readers: tuple[Callable[[Any], Any] | None, ...] | None = None
         if self.columns:
             self.row = namedtuple("Row", [c.key for c in self.columns], rename=True)  # type: ignore[misc]
-        self.dbapi_error = dialect.loaded_dbapi.Error
 
     def make_readers(self, description: Sequence[Any]) -> None:
         d = self.dialect
@@ -196,21 +195,15 @@ class FastStatement:
                  fetch: bool) -> tuple[list[Any], int]:
         c = self._for(conn, params)
         bound = c.params(params)
-        for observe in OBSERVERS:
-            observe(c.sql, False)
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        cursor = raw.cursor()
-        try:
+
+        def run(cursor: Any) -> tuple[list[Any], int]:
             cursor.execute(c.sql, bound)
             rows = cursor.fetchall() if fetch and c.row is not None else []
             if rows and c.readers is None:
                 c.make_readers(cursor.description)
             return [c.convert(r) for r in rows], cursor.rowcount
-        except c.dbapi_error as exc:
-            raise _wrapped(conn, exc, c.sql, bound) from exc
-        finally:
-            cursor.close()
+
+        return _on_cursor(conn, c.sql, bound, run, many=False)
 
     def all(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS) -> list[Any]:
         return self._execute(conn, params, fetch=True)[0]
@@ -239,32 +232,28 @@ class FastStatement:
         if c.expanding:
             raise TypeError("FastStatement.many: expanding (IN) parameters are not supported")
         bound = [c.params(p) for p in params]
-        if not bound:
-            return
-        for observe in OBSERVERS:
-            observe(c.sql, True)
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        cursor = raw.cursor()
-        try:
-            cursor.executemany(c.sql, bound)
-        except c.dbapi_error as exc:
-            raise _wrapped(conn, exc, c.sql, bound) from exc
-        finally:
-            cursor.close()
+        _on_cursor(conn, c.sql, bound, lambda cursor: cursor.executemany(c.sql, bound),
+                   many=True)
 
 
 def run_raw(conn: Connection, sql: str) -> None:
     """A parameterless statement (BEGIN) on the cursor, errors raised as SQLAlchemy's."""
+    _on_cursor(conn, sql, (), lambda cursor: cursor.execute(sql), many=False)
+
+
+def _on_cursor(conn: Connection, sql: str, params: Any, work: Callable[[Any], T], *,
+               many: bool) -> T:
+    """``work(cursor)`` on a cursor of the connection's DBAPI connection (the transaction
+    the caller is in), observed, with DBAPI errors raised as SQLAlchemy's."""
     for observe in OBSERVERS:
-        observe(sql, False)
+        observe(sql, many)
     raw = conn.connection.dbapi_connection
     assert raw is not None
     cursor = raw.cursor()
     try:
-        cursor.execute(sql)
+        return work(cursor)
     except conn.dialect.loaded_dbapi.Error as exc:
-        raise _wrapped(conn, exc, sql, ()) from exc
+        raise _wrapped(conn, exc, sql, params) from exc
     finally:
         cursor.close()
 
