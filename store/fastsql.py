@@ -12,8 +12,8 @@ Kept from SQLAlchemy: bind and result type processing (UTCDateTime, Boolean, bin
 errors — a DBAPI error is raised as SQLAlchemy's wrapped exception and a lost connection is
 invalidated, so the writer's outage handling (store/db.py `is_unavailable`) sees the same
 thing. Expanding IN parameters (``bindparam(..., expanding=True)``) are compiled once per
-list length. Not supported (refused at compile time, so a misuse is found by any test):
-Python-side column defaults.
+length bucket (`_bucket`), the list padded with its last value. Not supported (refused at
+compile time, so a misuse is found by any test): Python-side column defaults.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class _Compiled:
         "dialect",
         "expanding",
         "known",
+        "lengths",
         "names",
         "positional",
         "readers",
@@ -60,10 +61,12 @@ class _Compiled:
             raise TypeError("FastStatement: Python-side column defaults are not supported")
         binds = compiled.binds
         self.expanding = tuple(n for n, b in binds.items() if b.expanding)
+        self.lengths: dict[str, int] = {}
         if self.expanding:
             # IN lists: compiled once per list length, rendered as name_1 ... name_n, the way
             # SQLAlchemy renders them at execution. The values given here only shape the SQL.
             assert lengths is not None
+            self.lengths = dict(lengths)
             shape: dict[str, Any] = {n: list(range(lengths[n])) for n in self.expanding}
             for n, b in binds.items():
                 if n not in shape and b.required and b.value is None and b.callable is None:
@@ -106,7 +109,9 @@ class _Compiled:
         values = {**self.defaults, **given} if self.defaults else dict(given)
         try:
             for name in self.expanding:
-                items = values.pop(name)
+                items = list(values.pop(name))
+                # Padded to the compiled length with its last value: IN (a, b, b) is IN (a, b).
+                items += items[-1:] * (self.lengths[name] - len(items))
                 proc = self.binders.get(name)
                 for i, v in enumerate(items, 1):
                     values[f"{name}_{i}"] = v if proc is None else proc(v)
@@ -135,6 +140,12 @@ def _with_values(stmt: sa.ClauseElement, values: Mapping[str, Any]) -> sa.Clause
         return None
 
     return visitors.replacement_traverse(stmt, {}, replace)  # type: ignore[no-any-return]
+
+
+def _bucket(n: int) -> int:
+    """The IN-list length a list of n values is compiled for: n up to 8, then the next power
+    of two — a dozen compiled forms per statement instead of one per batch size."""
+    return n if n <= 8 else 1 << (n - 1).bit_length()
 
 
 def _lengths_for_probe(stmt: sa.ClauseElement, dialect: Dialect,
@@ -182,7 +193,7 @@ class FastStatement:
         compiled = entry[1]
         if not compiled.expanding:
             return compiled
-        lengths = tuple(len(params[n]) for n in compiled.expanding)
+        lengths = tuple(_bucket(len(params[n])) for n in compiled.expanding)
         key = (id(dialect), lengths)
         variant = self._variants.get(key)
         if variant is None:

@@ -83,6 +83,10 @@ async def test_in_lists_of_any_length(store: Store) -> None:
 
     got = await store.write(lookups)
     assert got == [[], ids[:1], ids[1:], ids, ids[:1], ids[2:]]
+    # Longer lists are padded up to a compiled length (a dozen forms, not one per size).
+    many = list(range(-20, 0)) + ids
+    rows = await store.write(lambda c: by_ids.all(c, {"ids": many, "src": "86139"}))
+    assert [r.id for r in rows] == ids
 
 
 async def test_observers_see_every_execution(store: Store) -> None:
