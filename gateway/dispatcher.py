@@ -223,11 +223,10 @@ class ConnectionSender:
         while not self._stopping:
             await self.client.wait_bound()
             room = self.high - self.outstanding
-            if d.receipts_behind(self.client):
-                # Receipts are not keeping pace: let them (and the MOs behind them at the
-                # SMSC) in before sending more.
-                await asyncio.sleep(RECEIPT_PAUSE)
-                continue
+            # Receipts not keeping pace: let them (and the MOs behind them at the SMSC) in
+            # before sending more bulk. Replies still go: holding them would only make
+            # people wait, and one reply brings back one receipt.
+            urgent_only = d.receipts_behind(self.client)
             if room < self.min_claim:
                 self._room.clear()
                 with contextlib.suppress(TimeoutError):
@@ -237,6 +236,8 @@ class ConnectionSender:
             where = outbound.dest_prefix_filter(serve=f.serve, exclude=f.exclude,
                                                 exclude_all=f.exclude_all,
                                                 unserved_except=f.unserved_except)
+            if urgent_only:
+                where = outbound.urgent_only(where)
             skip = frozenset(self.skip)
             limit = min(d.batch, room)
             self._wake.clear()
@@ -249,8 +250,9 @@ class ConnectionSender:
                 expire = loop.time() >= self._next_expiry
                 if expire:
                     self._next_expiry = loop.time() + 1.0
+                key = (f, urgent_only)  # one compiled claim per routing filter and mode
                 rows = await d.store.write(
-                    lambda c, n=limit, w=where, x=skip, e=expire, k=f: outbound.claim_batch(
+                    lambda c, n=limit, w=where, x=skip, e=expire, k=key: outbound.claim_batch(
                         c, instance=d.instance, connection=self.name, now=_now(), limit=n,
                         where=w, exclude_ids=x, where_key=k, expire=e))
                 if rows:
@@ -265,6 +267,8 @@ class ConnectionSender:
                 self._claiming = False
             if rows is None:
                 await asyncio.sleep(d.poll_interval)
+            elif urgent_only and len(rows) < limit:
+                await asyncio.sleep(RECEIPT_PAUSE)  # look at the receipts again soon
             elif not rows:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), d.poll_interval)

@@ -179,6 +179,16 @@ def dest_prefix_filter(
     return sa.or_(mine, sa.not_(any_prefix(unserved_except)))
 
 
+# Replies to MOs (store.inbound.PRIORITY_REPLY) and anything as urgent.
+URGENT_PRIORITY = 1
+
+
+def urgent_only(where: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """``where`` narrowed to urgent messages (replies): what is still sent while receipts
+    are backing up at the SMSC (gateway/dispatcher.py)."""
+    return sa.and_(where, msg.c.priority <= URGENT_PRIORITY)
+
+
 def claim_batch(
     conn: Connection,
     *,

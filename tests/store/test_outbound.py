@@ -288,3 +288,12 @@ def test_compiled_claim_takes_the_same_rows_in_the_same_order(store: Store) -> N
     store.run(lambda c: c.execute(sa.update(outbound_messages).values(status="queued")))
     compiled = store.run(lambda c: claim(c, now=at(100), limit=12, compiled=True))
     assert compiled == core and len(core) == 12
+
+
+def test_while_receipts_back_up_only_replies_are_claimed(store: Store) -> None:
+    """The dispatcher's filter when the SMSC holds our receipts: bulk waits, replies go."""
+    store.run(lambda c: [mt(c, priority=p, now=at(i)) for i, p in enumerate((3, 1, 2, 1, 0))])
+    got = store.run(lambda c: outbound.claim_batch(
+        c, instance="gw1", connection="smsc1", now=at(10), limit=10,
+        where=outbound.urgent_only(sa.true()), where_key="urgent"))
+    assert sorted(r.priority for r in got) == [0, 1, 1]
