@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -16,25 +15,31 @@ os.environ.setdefault("SMSGW_SMPP_SERVER_PORT", "0")
 
 from store import Store
 from store.db import make_engine
+from tests.pg_template import schema_url
 
 
-def _copy_migrated_sqlite_template() -> None:
-    """Every new SQLite database starts as a copy of one migrated once per test run.
+def _copy_migrated_templates() -> None:
+    """Every new database starts as a copy of one migrated once per test run.
 
-    Running the 18 migrations costs about 0.3 s a database and the suite opens hundreds of
-    them; a copy costs a millisecond. Only a brand-new file going to "head" is copied (the
-    migration tests that stop at an older revision still run the migrations themselves), and
-    the template itself is made by the real migrations, so the schema is the same.
+    Running the 18 migrations costs about 0.3 s an SQLite database and a second a PostgreSQL
+    schema, and the suite makes hundreds of them; an SQLite copy costs a millisecond, a
+    PostgreSQL one (tests/pg_template.py) a quarter of a second. Only a brand-new SQLite file
+    or an empty PostgreSQL schema going to "head" is copied (the migration tests that stop at
+    an older revision still run the migrations themselves), and each template itself is made
+    by the real migrations, so the schema is the same.
     """
     import atexit
+    import functools
     import shutil
     import tempfile
     from pathlib import Path
 
     import store.migrate as migrate
+    from tests.pg_template import PgTemplate
 
     real_upgrade_engine = migrate.upgrade_engine
     template: list[Path] = []
+    pg_template: list[PgTemplate] = []
 
     def template_file() -> Path:
         if not template:
@@ -49,17 +54,23 @@ def _copy_migrated_sqlite_template() -> None:
             template.append(path)
         return template[0]
 
+    # functools.wraps keeps the real one reachable as __wrapped__ (tests/store/test_pg_template)
+    @functools.wraps(real_upgrade_engine)
     def upgrade_engine(engine: sa.Engine, revision: str = "head") -> None:
         db = engine.url.database
-        if (revision == "head" and engine.dialect.name == "sqlite" and db
-                and db != ":memory:" and not os.path.exists(db)):
-            shutil.copyfile(template_file(), db)
+        if revision == "head" and engine.dialect.name == "sqlite":
+            if db and db != ":memory:" and not os.path.exists(db):
+                shutil.copyfile(template_file(), db)
+        elif revision == "head" and engine.dialect.name == "postgresql":
+            if not pg_template:
+                pg_template.append(PgTemplate(_pg_base_url(), real_upgrade_engine))
+            pg_template[0].copy_into_empty_schema(engine, migrate._PG_MIGRATION_LOCK)
         real_upgrade_engine(engine, revision)  # at head already: a quick no-op check
 
     migrate.upgrade_engine = upgrade_engine  # type: ignore[assignment]
 
 
-_copy_migrated_sqlite_template()
+_copy_migrated_templates()
 
 
 def _session_pin_key_file() -> str:
@@ -129,9 +140,8 @@ def pg_url() -> Iterator[str]:
     admin = make_engine(base)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
     try:
-        yield f"{base}{sep}options={quote(f'-csearch_path={schema}', safe='')}"
+        yield schema_url(base, schema)
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
