@@ -15,7 +15,7 @@ os.environ.setdefault("SMSGW_SMPP_SERVER_PORT", "0")
 
 from store import Store
 from store.db import make_engine
-from tests.pg_template import schema_url
+from tests.pg_template import PgTemplate, schema_url
 
 
 def _copy_migrated_templates() -> None:
@@ -23,10 +23,10 @@ def _copy_migrated_templates() -> None:
 
     Running the 18 migrations costs about 0.3 s an SQLite database and a second a PostgreSQL
     schema, and the suite makes hundreds of them; an SQLite copy costs a millisecond, a
-    PostgreSQL one (tests/pg_template.py) a quarter of a second. Only a brand-new SQLite file
-    or an empty PostgreSQL schema going to "head" is copied (the migration tests that stop at
-    an older revision still run the migrations themselves), and each template itself is made
-    by the real migrations, so the schema is the same.
+    PostgreSQL one (tests/pg_template.py) is made ahead in the background. Only a brand-new
+    SQLite file or an empty PostgreSQL schema going to "head" is copied (the migration tests
+    that stop at an older revision still run the migrations themselves), and each template
+    itself is made by the real migrations, so the schema is the same.
     """
     import atexit
     import functools
@@ -35,11 +35,9 @@ def _copy_migrated_templates() -> None:
     from pathlib import Path
 
     import store.migrate as migrate
-    from tests.pg_template import PgTemplate
 
     real_upgrade_engine = migrate.upgrade_engine
     template: list[Path] = []
-    pg_template: list[PgTemplate] = []
 
     def template_file() -> Path:
         if not template:
@@ -61,11 +59,13 @@ def _copy_migrated_templates() -> None:
         if revision == "head" and engine.dialect.name == "sqlite":
             if db and db != ":memory:" and not os.path.exists(db):
                 shutil.copyfile(template_file(), db)
-        elif revision == "head" and engine.dialect.name == "postgresql":
-            if not pg_template:
-                pg_template.append(PgTemplate(_pg_base_url(), real_upgrade_engine))
-            pg_template[0].copy_into_empty_schema(engine, migrate._PG_MIGRATION_LOCK)
-        real_upgrade_engine(engine, revision)  # at head already: a quick no-op check
+                return  # a copy of a database the real migrations brought to head
+        elif (revision == "head" and engine.dialect.name == "postgresql"
+              and _pg_template().copy_into_empty_schema(engine, migrate._PG_MIGRATION_LOCK)):
+            return
+        # Anything else (an older revision, a database that exists): the real migrations,
+        # a no-op when it is at head already.
+        real_upgrade_engine(engine, revision)
 
     migrate.upgrade_engine = upgrade_engine  # type: ignore[assignment]
 
@@ -100,12 +100,26 @@ if "SMSGW_PIN_KEY_FILE" not in os.environ:
 
 DEFAULT_TEST_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
+_pg_templates: list[PgTemplate] = []
 _pg_unreachable: str | None = None  # cached reason, so a missing server costs one timeout
 _pg_checked = False
 
 
 def _pg_base_url() -> str:
     return os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_PG_URL)
+
+
+def _pg_template() -> PgTemplate:
+    """The run's PostgreSQL template and schema maker (tests/pg_template.py)."""
+    if not _pg_templates:
+        import atexit
+
+        import store.migrate as migrate
+
+        real_upgrade_engine = migrate.upgrade_engine.__wrapped__  # type: ignore[attr-defined]
+        _pg_templates.append(PgTemplate(_pg_base_url(), real_upgrade_engine))
+        atexit.register(_pg_templates[0].close)
+    return _pg_templates[0]
 
 
 def _require_postgres() -> None:
@@ -143,9 +157,8 @@ def pg_url() -> Iterator[str]:
     try:
         yield schema_url(base, schema)
     finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+        _pg_template().drop_later(schema)  # DROP ... CASCADE off the tests' critical path
 
 
 @pytest.fixture(

@@ -4,7 +4,8 @@ Running the 18 migrations into a fresh schema costs about a second on a loaded m
 the suite makes hundreds of schemas. Instead one template schema is migrated by the real
 migrations, ``pg_dump`` captures it (DDL *and* rows: alembic_version, sequence positions,
 anything a migration inserts) and every new schema replays that script, about a quarter of
-the cost. tests/store/test_pg_template.py checks a copy against a freshly migrated schema.
+the cost, and that mostly in a background thread that keeps one schema ready ahead.
+tests/store/test_pg_template.py checks copies against a freshly migrated schema.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import uuid
 import warnings
 from collections.abc import Callable
@@ -22,8 +24,9 @@ import sqlalchemy as sa
 
 from store.db import make_engine
 
-# Schema names the script can be retargeted to without any quoting worries (pg_url's t_<hex>).
-_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+# Only the schemas the test fixtures make (pg_url's t_<hex>) are ever filled or replaced: never
+# "public" or anything else a URL may point at.
+_TEST_SCHEMA = re.compile(r"t_[0-9a-f]{32}")
 _PLACEHOLDER = "__smsgw_template_schema__"
 
 
@@ -81,28 +84,40 @@ def replay_script(dump: str, template: str) -> str:
 
 
 class PgTemplate:
-    """The migrated template's replay script, made on first use, for one test run."""
+    """The migrated template's replay script, made on first use, and a background thread
+    that keeps ``ahead`` schemas filled from it ready to be renamed into place, and drops the
+    schemas tests are done with. The database work of making and dropping schemas then
+    overlaps the tests instead of adding to their time."""
 
-    def __init__(self, base: str, upgrade: Callable[[sa.Engine], None]) -> None:
+    def __init__(self, base: str, upgrade: Callable[[sa.Engine], None], ahead: int = 1) -> None:
         self._base = base
         self._upgrade = upgrade  # the real store.migrate.upgrade_engine
+        self._ahead = ahead
         self._script: str | None = None
         self._unavailable: str | None = None
+        self._made = threading.Lock()
+        self._cond = threading.Condition()
+        self._ready: list[str] = []  # filled schemas nobody uses yet
+        self._to_drop: list[str] = []
+        self._failed: str | None = None  # the background thread's error: it stopped
+        self._stopping = False
+        self._thread: threading.Thread | None = None
 
     def script(self) -> str | None:
         """The replay script, or None when pg_dump cannot make one (the caller migrates)."""
-        if self._script is None and self._unavailable is None:
-            if shutil.which("pg_dump") is None:
-                self._unavailable = "pg_dump not found"
-            else:
-                try:
-                    self._script = self._make_script()
-                except RuntimeError as exc:
-                    self._unavailable = str(exc)
-            if self._unavailable is not None:
-                warnings.warn(f"PostgreSQL test schemas run every migration: "
-                              f"{self._unavailable}", stacklevel=2)
-        return self._script
+        with self._made:
+            if self._script is None and self._unavailable is None:
+                if shutil.which("pg_dump") is None:
+                    self._unavailable = "pg_dump not found"
+                else:
+                    try:
+                        self._script = self._make_script()
+                    except RuntimeError as exc:
+                        self._unavailable = str(exc)
+                if self._unavailable is not None:
+                    warnings.warn(f"PostgreSQL test schemas run every migration: "
+                                  f"{self._unavailable}", stacklevel=2)
+            return self._script
 
     def _make_script(self) -> str:
         template = f"smsgw_template_{uuid.uuid4().hex}"
@@ -127,15 +142,19 @@ class PgTemplate:
         """Fill the engine's current schema from the template if that schema is empty.
 
         Holds the migration advisory lock like a real upgrade, so a concurrent upgrade of the
-        same schema waits and then finds it at head. False: nothing done, migrate instead.
+        same schema waits and then finds it at head. A schema made ahead replaces the empty
+        one (dropped, the other renamed to its name, in one transaction: references inside
+        the schema are by OID, so the rename changes nothing else); with none ready the
+        script runs here. False: nothing done, migrate instead.
         """
         script = self.script()
         if script is None:
             return False
+        self._start()
         with engine.connect() as conn, conn.begin():
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
             schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
-            if schema is None or not _PLAIN_NAME.fullmatch(schema):
+            if schema is None or not _TEST_SCHEMA.fullmatch(schema):
                 return False
             occupied = conn.execute(sa.text(
                 "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = n.oid)"
@@ -144,8 +163,110 @@ class PgTemplate:
                 " FROM pg_namespace n WHERE n.nspname = :s"), {"s": schema}).scalar()
             if occupied:
                 return False
-            # Several statements in one round trip: psycopg sends a parameterless query as a
-            # simple query, inside this transaction.
-            conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-                script.replace(_PLACEHOLDER, f'"{schema}"'))
+            ready = self._take()
+            if ready is None:
+                fill(conn, script, schema)
+            else:
+                try:
+                    # Not CASCADE: should anything have appeared in it, this fails.
+                    conn.execute(sa.text(f'DROP SCHEMA "{schema}"'))
+                    conn.execute(sa.text(f'ALTER SCHEMA "{ready}" RENAME TO "{schema}"'))
+                except BaseException:
+                    self.drop_later(ready)
+                    raise
         return True
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until a schema made ahead is ready (for the test of this module)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: bool(self._ready) or self._failed is not None,
+                                       timeout) and bool(self._ready)
+
+    def drop_later(self, schema: str) -> None:
+        """DROP SCHEMA ... CASCADE in the background (at the latest when the run ends)."""
+        self._start()
+        with self._cond:
+            self._to_drop.append(schema)
+            self._cond.notify_all()
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Finish the pending drops and drop the schemas made ahead (end of the run)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._cond:
+            leftover, self._ready = self._ready + self._to_drop, []
+            self._to_drop = []
+        if leftover:
+            admin = make_engine(self._base)
+            try:
+                for schema in leftover:
+                    with admin.begin() as conn:
+                        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            finally:
+                admin.dispose()
+
+    def _take(self) -> str | None:
+        with self._cond:
+            ready = self._ready.pop(0) if self._ready else None
+            self._cond.notify_all()  # make the next one
+            return ready
+
+    def _start(self) -> None:
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="pg-template-schemas", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        admin = make_engine(self._base)
+        try:
+            while True:
+                with self._cond:
+                    while not (self._to_drop or self._stopping or self._want_one()):
+                        self._cond.wait()
+                    if self._want_one():  # a test may be waiting for it: first
+                        drop, build = None, f"t_{uuid.uuid4().hex}"
+                    elif self._to_drop:
+                        drop, build = self._to_drop.pop(0), None
+                    else:
+                        return  # stopping, nothing left to drop
+                if drop is not None:
+                    try:
+                        with admin.begin() as conn:
+                            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{drop}" CASCADE'))
+                    except Exception as exc:
+                        warnings.warn(f"could not drop test schema {drop}: {exc}",
+                                      stacklevel=1)
+                    continue
+                assert build is not None and self._script is not None
+                try:
+                    with admin.begin() as conn:
+                        conn.execute(sa.text(f'CREATE SCHEMA "{build}"'))
+                        fill(conn, self._script, build)
+                except Exception as exc:  # e.g. the database went away: make them inline
+                    with self._cond:
+                        self._failed = f"{type(exc).__name__}: {exc}"
+                    continue
+                with self._cond:
+                    self._ready.append(build)
+                    self._cond.notify_all()
+        finally:
+            admin.dispose()
+
+    def _want_one(self) -> bool:
+        return (not self._stopping and self._failed is None and self._script is not None
+                and len(self._ready) < self._ahead)
+
+
+def fill(conn: sa.Connection, script: str, schema: str) -> None:
+    """Run the replay script into ``schema`` (existing, empty) in ``conn``'s transaction.
+
+    Several statements in one round trip: psycopg sends a parameterless query as a simple
+    query.
+    """
+    conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+        script.replace(_PLACEHOLDER, f'"{schema}"'))

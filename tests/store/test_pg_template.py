@@ -143,8 +143,9 @@ def _described(schema: str) -> tuple[dict[str, Any], list[str]]:
 
 
 def test_copied_schema_is_the_migrated_schema(new_schema: Callable[[], str]) -> None:
-    migrated, copied, hooked = new_schema(), new_schema(), new_schema()
+    migrated, filled, renamed, hooked = new_schema(), new_schema(), new_schema(), new_schema()
     base = _pg_base_url()
+    lock = migrate._PG_MIGRATION_LOCK
 
     engine = make_engine(schema_url(base, migrated))
     try:
@@ -152,12 +153,27 @@ def test_copied_schema_is_the_migrated_schema(new_schema: Callable[[], str]) -> 
     finally:
         engine.dispose()
 
-    engine = make_engine(schema_url(base, copied))
+    # The script replayed into the empty schema itself (no schema made ahead).
+    engine = make_engine(schema_url(base, filled))
     try:
-        assert PgTemplate(base, real_upgrade_engine).copy_into_empty_schema(
-            engine, migrate._PG_MIGRATION_LOCK)
+        assert PgTemplate(base, real_upgrade_engine, ahead=0).copy_into_empty_schema(
+            engine, lock)
     finally:
         engine.dispose()
+
+    # A schema made ahead in the background, renamed into place.
+    template = PgTemplate(base, real_upgrade_engine, ahead=1)
+    engine = make_engine(schema_url(base, renamed))
+    try:
+        assert template.script() is not None
+        template.drop_later(f"t_{uuid.uuid4().hex}")  # starts the thread; nothing to drop
+        assert template.wait_ready(60)
+        before = _namespace_oid(renamed)
+        assert template.copy_into_empty_schema(engine, lock)
+        assert _namespace_oid(renamed) != before  # it was the one made ahead
+    finally:
+        engine.dispose()
+        template.close()
 
     upgrade(schema_url(base, hooked))  # the way every store test's schema is made
 
@@ -166,10 +182,20 @@ def test_copied_schema_is_the_migrated_schema(new_schema: Callable[[], str]) -> 
     assert {"S", "i", "r"} <= {r[1] for r in expected["relations"]}
     assert any(row[2] == "c" for row in expected["constraints"])
     assert any(row[5].startswith("nextval(") for row in expected["columns"])
-    for schema in (copied, hooked):
+    for schema in (filled, renamed, hooked):
         catalog, dump = _described(schema)
         assert catalog == expected
         assert dump == expected_dump
+
+
+def _namespace_oid(schema: str) -> int:
+    engine = make_engine(_pg_base_url())
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(
+                "SELECT oid FROM pg_namespace WHERE nspname = :s"), {"s": schema}).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def test_a_schema_with_anything_in_it_is_left_to_the_migrations(
@@ -179,8 +205,8 @@ def test_a_schema_with_anything_in_it_is_left_to_the_migrations(
     try:
         real_upgrade_engine(engine, "0001")
         before = _catalog(schema)
-        assert not PgTemplate(_pg_base_url(), real_upgrade_engine).copy_into_empty_schema(
-            engine, migrate._PG_MIGRATION_LOCK)
+        assert not PgTemplate(_pg_base_url(), real_upgrade_engine, ahead=0
+                              ).copy_into_empty_schema(engine, migrate._PG_MIGRATION_LOCK)
         assert _catalog(schema) == before
     finally:
         engine.dispose()
