@@ -149,16 +149,13 @@ def pg_url() -> Iterator[str]:
     isolated from each other and from whatever else lives in the database.
     """
     _require_postgres()
-    base = _pg_base_url()
     schema = f"t_{uuid.uuid4().hex}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    schemas = _pg_template()
+    schemas.create_schema(schema)
     try:
-        yield schema_url(base, schema)
+        yield schema_url(_pg_base_url(), schema)
     finally:
-        admin.dispose()
-        _pg_template().drop_later(schema)  # DROP ... CASCADE off the tests' critical path
+        schemas.drop_later(schema)  # DROP ... CASCADE off the tests' critical path
 
 
 @pytest.fixture(

@@ -4,7 +4,7 @@ Running the 18 migrations into a fresh schema costs about a second on a loaded m
 the suite makes hundreds of schemas. Instead one template schema is migrated by the real
 migrations, ``pg_dump`` captures it (DDL *and* rows: alembic_version, sequence positions,
 anything a migration inserts) and every new schema replays that script, about a quarter of
-the cost, and that mostly in a background thread that keeps one schema ready ahead.
+the cost, and that mostly in a background thread that keeps schemas ready ahead.
 tests/store/test_pg_template.py checks copies against a freshly migrated schema.
 """
 
@@ -89,7 +89,7 @@ class PgTemplate:
     schemas tests are done with. The database work of making and dropping schemas then
     overlaps the tests instead of adding to their time."""
 
-    def __init__(self, base: str, upgrade: Callable[[sa.Engine], None], ahead: int = 1) -> None:
+    def __init__(self, base: str, upgrade: Callable[[sa.Engine], None], ahead: int = 2) -> None:
         self._base = base
         self._upgrade = upgrade  # the real store.migrate.upgrade_engine
         self._ahead = ahead
@@ -102,9 +102,24 @@ class PgTemplate:
         self._failed: str | None = None  # the background thread's error: it stopped
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._admin_engine: sa.Engine | None = None
+
+    def _admin(self) -> sa.Engine:
+        """One engine for the run's CREATE/DROP SCHEMA (a pooled connection, not a new one
+        per test)."""
+        with self._made:
+            if self._admin_engine is None:
+                self._admin_engine = make_engine(self._base)
+            return self._admin_engine
+
+    def create_schema(self, schema: str) -> None:
+        """An empty schema (pg_url's)."""
+        with self._admin().begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
 
     def script(self) -> str | None:
         """The replay script, or None when pg_dump cannot make one (the caller migrates)."""
+        self._admin()
         with self._made:
             if self._script is None and self._unavailable is None:
                 if shutil.which("pg_dump") is None:
@@ -121,22 +136,19 @@ class PgTemplate:
 
     def _make_script(self) -> str:
         template = f"smsgw_template_{uuid.uuid4().hex}"
-        admin = make_engine(self._base)
+        assert self._admin_engine is not None
+        with self._admin_engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{template}"'))
         try:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{template}"'))
+            engine = make_engine(schema_url(self._base, template))
             try:
-                engine = make_engine(schema_url(self._base, template))
-                try:
-                    self._upgrade(engine)
-                finally:
-                    engine.dispose()
-                return replay_script(_pg_dump(self._base, template), template)
+                self._upgrade(engine)
             finally:
-                with admin.begin() as conn:
-                    conn.execute(sa.text(f'DROP SCHEMA "{template}" CASCADE'))
+                engine.dispose()
+            return replay_script(_pg_dump(self._base, template), template)
         finally:
-            admin.dispose()
+            with self._admin_engine.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{template}" CASCADE'))
 
     def copy_into_empty_schema(self, engine: sa.Engine, lock_key: int) -> bool:
         """Fill the engine's current schema from the template if that schema is empty.
@@ -150,7 +162,7 @@ class PgTemplate:
         script = self.script()
         if script is None:
             return False
-        self._start()
+        self.start()
         with engine.connect() as conn, conn.begin():
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
             schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
@@ -184,7 +196,7 @@ class PgTemplate:
 
     def drop_later(self, schema: str) -> None:
         """DROP SCHEMA ... CASCADE in the background (at the latest when the run ends)."""
-        self._start()
+        self.start()
         with self._cond:
             self._to_drop.append(schema)
             self._cond.notify_all()
@@ -199,14 +211,12 @@ class PgTemplate:
         with self._cond:
             leftover, self._ready = self._ready + self._to_drop, []
             self._to_drop = []
-        if leftover:
-            admin = make_engine(self._base)
-            try:
-                for schema in leftover:
-                    with admin.begin() as conn:
-                        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            finally:
-                admin.dispose()
+        if self._admin_engine is not None:
+            for schema in leftover:
+                with self._admin_engine.begin() as conn:
+                    conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            self._admin_engine.dispose()
+            self._admin_engine = None
 
     def _take(self) -> str | None:
         with self._cond:
@@ -214,7 +224,8 @@ class PgTemplate:
             self._cond.notify_all()  # make the next one
             return ready
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the background thread (it makes schemas once the script exists)."""
         with self._cond:
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -222,40 +233,37 @@ class PgTemplate:
                 self._thread.start()
 
     def _run(self) -> None:
-        admin = make_engine(self._base)
-        try:
-            while True:
-                with self._cond:
-                    while not (self._to_drop or self._stopping or self._want_one()):
-                        self._cond.wait()
-                    if self._want_one():  # a test may be waiting for it: first
-                        drop, build = None, f"t_{uuid.uuid4().hex}"
-                    elif self._to_drop:
-                        drop, build = self._to_drop.pop(0), None
-                    else:
-                        return  # stopping, nothing left to drop
-                if drop is not None:
-                    try:
-                        with admin.begin() as conn:
-                            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{drop}" CASCADE'))
-                    except Exception as exc:
-                        warnings.warn(f"could not drop test schema {drop}: {exc}",
-                                      stacklevel=1)
-                    continue
-                assert build is not None and self._script is not None
+        admin = self._admin()
+        while True:
+            with self._cond:
+                while not (self._to_drop or self._stopping or self._want_one()):
+                    self._cond.wait()
+                if self._want_one():  # a test may be waiting for it: first
+                    drop, build = None, f"t_{uuid.uuid4().hex}"
+                elif self._to_drop:
+                    drop, build = self._to_drop.pop(0), None
+                else:
+                    return  # stopping, nothing left to drop
+            if drop is not None:
                 try:
                     with admin.begin() as conn:
-                        conn.execute(sa.text(f'CREATE SCHEMA "{build}"'))
-                        fill(conn, self._script, build)
-                except Exception as exc:  # e.g. the database went away: make them inline
-                    with self._cond:
-                        self._failed = f"{type(exc).__name__}: {exc}"
-                    continue
+                        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{drop}" CASCADE'))
+                except Exception as exc:
+                    warnings.warn(f"could not drop test schema {drop}: {exc}",
+                                  stacklevel=1)
+                continue
+            assert build is not None and self._script is not None
+            try:
+                with admin.begin() as conn:
+                    conn.execute(sa.text(f'CREATE SCHEMA "{build}"'))
+                    fill(conn, self._script, build)
+            except Exception as exc:  # e.g. the database went away: make them inline
                 with self._cond:
-                    self._ready.append(build)
-                    self._cond.notify_all()
-        finally:
-            admin.dispose()
+                    self._failed = f"{type(exc).__name__}: {exc}"
+                continue
+            with self._cond:
+                self._ready.append(build)
+                self._cond.notify_all()
 
     def _want_one(self) -> bool:
         return (not self._stopping and self._failed is None and self._script is not None

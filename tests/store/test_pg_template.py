@@ -166,7 +166,7 @@ def test_copied_schema_is_the_migrated_schema(new_schema: Callable[[], str]) -> 
     engine = make_engine(schema_url(base, renamed))
     try:
         assert template.script() is not None
-        template.drop_later(f"t_{uuid.uuid4().hex}")  # starts the thread; nothing to drop
+        template.start()
         assert template.wait_ready(60)
         before = _namespace_oid(renamed)
         assert template.copy_into_empty_schema(engine, lock)
