@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -14,13 +15,15 @@ import sqlalchemy as sa
 import store.migrate as migrate
 from store.db import make_engine
 from store.migrate import upgrade
-from tests.conftest import _pg_base_url
-from tests.pg_template import PgTemplate, _pg_dump, schema_url
+from tests.conftest import _pg_base_url, _pg_template
+from tests.pg_template import _pg_dump, fill, schema_url
 
 pytestmark = pytest.mark.postgres
 
 # The real store.migrate.upgrade_engine, under the test run's copying hook (tests/conftest.py).
 real_upgrade_engine: Callable[..., None] = migrate.upgrade_engine.__wrapped__  # type: ignore[attr-defined]
+# ... and not a second hook (were conftest ever imported twice, "migrated" would be a copy).
+assert real_upgrade_engine.__code__.co_filename == migrate.__file__
 
 
 @pytest.fixture
@@ -153,37 +156,42 @@ def test_copied_schema_is_the_migrated_schema(new_schema: Callable[[], str]) -> 
     finally:
         engine.dispose()
 
-    # The script replayed into the empty schema itself (no schema made ahead).
+    # The run's template (tests/conftest.py): its script replayed into the empty schema, the
+    # way a schema is filled when none made ahead is ready...
+    template = _pg_template()
+    script = template.script()
+    assert script is not None
     engine = make_engine(schema_url(base, filled))
     try:
-        assert PgTemplate(base, real_upgrade_engine, ahead=0).copy_into_empty_schema(
-            engine, lock)
+        with engine.begin() as conn:
+            fill(conn, script, filled)
     finally:
         engine.dispose()
 
-    # A schema made ahead in the background, renamed into place.
-    template = PgTemplate(base, real_upgrade_engine, ahead=1)
+    # ... and a schema made ahead in the background, renamed into place.
+    template.start()
+    assert template.wait_ready(60)
+    before = _namespace_oid(renamed)
     engine = make_engine(schema_url(base, renamed))
     try:
-        assert template.script() is not None
-        template.start()
-        assert template.wait_ready(60)
-        before = _namespace_oid(renamed)
         assert template.copy_into_empty_schema(engine, lock)
-        assert _namespace_oid(renamed) != before  # it was the one made ahead
     finally:
         engine.dispose()
-        template.close()
+    assert _namespace_oid(renamed) != before  # it was one made ahead
 
-    upgrade(schema_url(base, hooked))  # the way every store test's schema is made
+    # The way every store test's schema is made: by one of the two above.
+    upgrade(schema_url(base, hooked))
+    assert _catalog(hooked)["rows"]["alembic_version"] == [repr((migrate.head_revision(),))]
 
-    expected, expected_dump = _described(migrated)
+    # pg_dump mostly waits on the server: side by side.
+    with ThreadPoolExecutor(3) as pool:
+        [(expected, expected_dump), *copies] = pool.map(_described, [migrated, filled, renamed])
     assert expected["rows"]["alembic_version"] == [repr((migrate.head_revision(),))]
     assert {"S", "i", "r"} <= {r[1] for r in expected["relations"]}
     assert any(row[2] == "c" for row in expected["constraints"])
     assert any(row[5].startswith("nextval(") for row in expected["columns"])
-    for schema in (filled, renamed, hooked):
-        catalog, dump = _described(schema)
+    assert len(copies) == 2
+    for catalog, dump in copies:
         assert catalog == expected
         assert dump == expected_dump
 
@@ -205,8 +213,7 @@ def test_a_schema_with_anything_in_it_is_left_to_the_migrations(
     try:
         real_upgrade_engine(engine, "0001")
         before = _catalog(schema)
-        assert not PgTemplate(_pg_base_url(), real_upgrade_engine, ahead=0
-                              ).copy_into_empty_schema(engine, migrate._PG_MIGRATION_LOCK)
+        assert not _pg_template().copy_into_empty_schema(engine, migrate._PG_MIGRATION_LOCK)
         assert _catalog(schema) == before
     finally:
         engine.dispose()
