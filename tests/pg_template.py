@@ -159,15 +159,17 @@ class PgTemplate:
         the schema are by OID, so the rename changes nothing else); with none ready the
         script runs here. False: nothing done, migrate instead.
         """
+        with engine.connect() as conn:
+            schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
+        if schema is None or not _TEST_SCHEMA.fullmatch(schema):
+            return False
+        # Before taking the lock: making the template takes it too.
         script = self.script()
         if script is None:
             return False
         self.start()
         with engine.connect() as conn, conn.begin():
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
-            schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
-            if schema is None or not _TEST_SCHEMA.fullmatch(schema):
-                return False
             occupied = conn.execute(sa.text(
                 "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = n.oid)"
                 " OR EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = n.oid)"
