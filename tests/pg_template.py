@@ -84,10 +84,10 @@ def replay_script(dump: str, template: str) -> str:
 
 
 class PgTemplate:
-    """The migrated template's replay script, made on first use, and a background thread
-    that keeps ``ahead`` schemas filled from it ready to be renamed into place, and drops the
-    schemas tests are done with. The database work of making and dropping schemas then
-    overlaps the tests instead of adding to their time."""
+    """The migrated template's replay script, made on first use; a background thread that
+    keeps ``ahead`` schemas filled from it ready to be renamed into place, and another that
+    drops the schemas tests are done with. The database work of making and dropping schemas
+    then overlaps the tests instead of adding to their time."""
 
     def __init__(self, base: str, upgrade: Callable[[sa.Engine], None], ahead: int = 2) -> None:
         self._base = base
@@ -101,7 +101,7 @@ class PgTemplate:
         self._to_drop: list[str] = []
         self._failed: str | None = None  # the background thread's error: it stopped
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._admin_engine: sa.Engine | None = None
 
     def _admin(self) -> sa.Engine:
@@ -203,20 +203,28 @@ class PgTemplate:
             self._to_drop.append(schema)
             self._cond.notify_all()
 
-    def close(self, timeout: float = 60.0) -> None:
+    def close(self, timeout: float = 120.0) -> None:
         """Finish the pending drops and drop the schemas made ahead (end of the run)."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)  # the builder stops; the dropper stops once it is idle
         with self._cond:
-            leftover, self._ready = self._ready + self._to_drop, []
-            self._to_drop = []
+            leftover, self._ready, self._to_drop = self._ready + self._to_drop, [], []
         if self._admin_engine is not None:
-            for schema in leftover:
-                with self._admin_engine.begin() as conn:
-                    conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            # What piled up: several connections at once. Plain threads: this runs at exit,
+            # when concurrent.futures takes no more work.
+            def drop_some(schemas: list[str]) -> None:
+                for schema in schemas:
+                    self._drop(schema)
+
+            workers = [threading.Thread(target=drop_some, args=(leftover[i::3],))
+                       for i in range(3)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join(timeout)
             self._admin_engine.dispose()
             self._admin_engine = None
 
@@ -227,38 +235,32 @@ class PgTemplate:
             return ready
 
     def start(self) -> None:
-        """Start the background thread (it makes schemas once the script exists)."""
+        """Start the background threads: one makes schemas (once the script exists), one
+        drops them, so neither waits for the other."""
         with self._cond:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="pg-template-schemas", daemon=True)
-                self._thread.start()
+            if not self._threads:
+                self._threads = [
+                    threading.Thread(target=self._build_ahead, name="pg-template-build",
+                                     daemon=True),
+                    threading.Thread(target=self._drop_behind, name="pg-template-drop",
+                                     daemon=True)]
+                for thread in self._threads:
+                    thread.start()
 
-    def _run(self) -> None:
+    def _build_ahead(self) -> None:
         admin = self._admin()
         while True:
             with self._cond:
-                while not (self._to_drop or self._stopping or self._want_one()):
+                while not (self._stopping or self._want_one()):
                     self._cond.wait()
-                if self._want_one():  # a test may be waiting for it: first
-                    drop, build = None, f"t_{uuid.uuid4().hex}"
-                elif self._to_drop:
-                    drop, build = self._to_drop.pop(0), None
-                else:
-                    return  # stopping, nothing left to drop
-            if drop is not None:
-                try:
-                    with admin.begin() as conn:
-                        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{drop}" CASCADE'))
-                except Exception as exc:
-                    warnings.warn(f"could not drop test schema {drop}: {exc}",
-                                  stacklevel=1)
-                continue
-            assert build is not None and self._script is not None
+                if self._stopping:
+                    return
+                assert self._script is not None
+                script, build = self._script, f"t_{uuid.uuid4().hex}"
             try:
                 with admin.begin() as conn:
                     conn.execute(sa.text(f'CREATE SCHEMA "{build}"'))
-                    fill(conn, self._script, build)
+                    fill(conn, script, build)
             except Exception as exc:  # e.g. the database went away: make them inline
                 with self._cond:
                     self._failed = f"{type(exc).__name__}: {exc}"
@@ -267,8 +269,25 @@ class PgTemplate:
                 self._ready.append(build)
                 self._cond.notify_all()
 
+    def _drop_behind(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._stopping or self._to_drop):
+                    self._cond.wait()
+                if self._stopping:
+                    return  # close() drops the rest, several at a time
+                drop = self._to_drop.pop(0)
+            self._drop(drop)
+
+    def _drop(self, schema: str) -> None:
+        try:
+            with self._admin().begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        except Exception as exc:
+            warnings.warn(f"could not drop test schema {schema}: {exc}", stacklevel=1)
+
     def _want_one(self) -> bool:
-        return (not self._stopping and self._failed is None and self._script is not None
+        return (self._failed is None and self._script is not None
                 and len(self._ready) < self._ahead)
 
 
