@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -16,17 +15,21 @@ os.environ.setdefault("SMSGW_SMPP_SERVER_PORT", "0")
 
 from store import Store
 from store.db import make_engine
+from tests.pg_template import PgTemplate, schema_url
 
 
-def _copy_migrated_sqlite_template() -> None:
-    """Every new SQLite database starts as a copy of one migrated once per test run.
+def _copy_migrated_templates() -> None:
+    """Every new database starts as a copy of one migrated once per test run.
 
-    Running the 18 migrations costs about 0.3 s a database and the suite opens hundreds of
-    them; a copy costs a millisecond. Only a brand-new file going to "head" is copied (the
-    migration tests that stop at an older revision still run the migrations themselves), and
-    the template itself is made by the real migrations, so the schema is the same.
+    Running the 18 migrations costs about 0.3 s an SQLite database and a second a PostgreSQL
+    schema, and the suite makes hundreds of them; an SQLite copy costs a millisecond, a
+    PostgreSQL one (tests/pg_template.py) is made ahead in the background. Only a brand-new
+    SQLite file or an empty PostgreSQL schema going to "head" is copied (the migration tests
+    that stop at an older revision still run the migrations themselves), and each template
+    itself is made by the real migrations, so the schema is the same.
     """
     import atexit
+    import functools
     import shutil
     import tempfile
     from pathlib import Path
@@ -49,17 +52,25 @@ def _copy_migrated_sqlite_template() -> None:
             template.append(path)
         return template[0]
 
+    # functools.wraps keeps the real one reachable as __wrapped__ (tests/store/test_pg_template)
+    @functools.wraps(real_upgrade_engine)
     def upgrade_engine(engine: sa.Engine, revision: str = "head") -> None:
         db = engine.url.database
-        if (revision == "head" and engine.dialect.name == "sqlite" and db
-                and db != ":memory:" and not os.path.exists(db)):
-            shutil.copyfile(template_file(), db)
-        real_upgrade_engine(engine, revision)  # at head already: a quick no-op check
+        if revision == "head" and engine.dialect.name == "sqlite":
+            if db and db != ":memory:" and not os.path.exists(db):
+                shutil.copyfile(template_file(), db)
+                return  # a copy of a database the real migrations brought to head
+        elif (revision == "head" and engine.dialect.name == "postgresql"
+              and _pg_template().copy_into_empty_schema(engine, migrate._PG_MIGRATION_LOCK)):
+            return
+        # Anything else (an older revision, a database that exists): the real migrations,
+        # a no-op when it is at head already.
+        real_upgrade_engine(engine, revision)
 
     migrate.upgrade_engine = upgrade_engine  # type: ignore[assignment]
 
 
-_copy_migrated_sqlite_template()
+_copy_migrated_templates()
 
 
 def _session_pin_key_file() -> str:
@@ -89,12 +100,26 @@ if "SMSGW_PIN_KEY_FILE" not in os.environ:
 
 DEFAULT_TEST_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
+_pg_templates: list[PgTemplate] = []
 _pg_unreachable: str | None = None  # cached reason, so a missing server costs one timeout
 _pg_checked = False
 
 
 def _pg_base_url() -> str:
     return os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_PG_URL)
+
+
+def _pg_template() -> PgTemplate:
+    """The run's PostgreSQL template and schema maker (tests/pg_template.py)."""
+    if not _pg_templates:
+        import atexit
+
+        import store.migrate as migrate
+
+        real_upgrade_engine = migrate.upgrade_engine.__wrapped__  # type: ignore[attr-defined]
+        _pg_templates.append(PgTemplate(_pg_base_url(), real_upgrade_engine))
+        atexit.register(_pg_templates[0].close)
+    return _pg_templates[0]
 
 
 def _require_postgres() -> None:
@@ -124,18 +149,13 @@ def pg_url() -> Iterator[str]:
     isolated from each other and from whatever else lives in the database.
     """
     _require_postgres()
-    base = _pg_base_url()
     schema = f"t_{uuid.uuid4().hex}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
+    schemas = _pg_template()
+    schemas.create_schema(schema)
     try:
-        yield f"{base}{sep}options={quote(f'-csearch_path={schema}', safe='')}"
+        yield schema_url(_pg_base_url(), schema)
     finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        schemas.drop_later(schema)  # DROP ... CASCADE off the tests' critical path
 
 
 @pytest.fixture(

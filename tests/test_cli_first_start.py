@@ -55,14 +55,24 @@ class Lines:
     would miss lines already in the buffer)."""
 
     def __init__(self, proc: subprocess.Popen[str]):
-        self.lines: queue.Queue[str] = queue.Queue()
+        self.lines: queue.Queue[str | None] = queue.Queue()  # None: stdout closed
         self.seen = ""
+        self.closed = False
         threading.Thread(target=self._pump, args=(proc,), daemon=True).start()
 
     def _pump(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             self.lines.put(line)
+        self.lines.put(None)
+
+    def _next(self, timeout: float) -> str | None:
+        """The next line; None once stdout is closed; queue.Empty after ``timeout``."""
+        if self.closed:
+            return None
+        line = self.lines.get(timeout=timeout)
+        self.closed = line is None
+        return line
 
     def until(self, pattern: str, timeout: float = 60) -> str:
         """stdout up to (and including) the next line matching ``pattern``."""
@@ -70,9 +80,11 @@ class Lines:
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             try:
-                line = self.lines.get(timeout=left)
+                line = self._next(left)
             except queue.Empty:
                 break
+            if line is None:
+                break  # the process closed its stdout: no more lines will come
             out += line
             self.seen += line
             if re.search(pattern, line):
@@ -80,10 +92,12 @@ class Lines:
         raise AssertionError(f"no line matching {pattern!r} in:\n{self.seen}")
 
     def rest(self, timeout: float = 2) -> str:
+        """Everything up to the end of stdout (after the process exited), or up to
+        ``timeout`` s of silence."""
         out = ""
         with contextlib.suppress(queue.Empty):
-            while True:
-                out += self.lines.get(timeout=timeout)
+            while (line := self._next(timeout)) is not None:
+                out += line
         return out
 
 

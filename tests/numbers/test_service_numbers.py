@@ -68,7 +68,8 @@ async def test_sub_code_keywords_language_rules_and_reply_number(gw: Gateway) ->
     # Statistics by number.
     _, key = await gw.store.write(lambda c: admin.create_api_key(
         c, name="n", role="viewer", now=datetime.now(UTC)))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.api_port}",
+    # httpx's default 5 s timeout: once exceeded on a loaded machine (the API tests use 20).
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.api_port}", timeout=20,
                                  headers={"Authorization": f"Bearer {key}"}) as api:
         rows = {r["number"]: r for r in (await api.get("/numbers")).json()}
     assert rows[SUB]["mo_received"] == 3 and rows[SUB]["mt_sent"] == 3
@@ -96,7 +97,8 @@ async def _api_key(gw: Gateway) -> str:
 
 async def test_broadcast_goes_out_from_the_named_service_number(gw: Gateway) -> None:
     key = await _api_key(gw)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.api_port}",
+    # httpx's default 5 s timeout: once exceeded on a loaded machine (the API tests use 20).
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.api_port}", timeout=20,
                                  headers={"Authorization": f"Bearer {key}"}) as api:
         bad = await api.post("/broadcasts", json={
             "name": "x", "target_kind": "list", "target": [PHONE], "text": "hi",
