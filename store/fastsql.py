@@ -33,6 +33,9 @@ from sqlalchemy.sql.elements import BindParameter
 OBSERVERS: list[Callable[[str, bool], None]] = []
 
 _NO_PARAMS: Mapping[str, Any] = {}
+# conn.info key of a callable(statement, parameter sets, rowcount) told of every execution on
+# that connection (SQLAlchemy's after_execute does not see these).
+HOOK = "smsgw_fastsql_hook"
 T = TypeVar("T")
 
 
@@ -214,7 +217,16 @@ class FastStatement:
                 c.make_readers(cursor.description)
             return [c.convert(r) for r in rows], cursor.rowcount
 
-        return _on_cursor(conn, c.sql, bound, run, many=False)
+        out = _on_cursor(conn, c.sql, bound, run, many=False)
+        self._tell(conn, [params], out[1])
+        return out
+
+    def _tell(self, conn: Connection, params: list[Mapping[str, Any]], rowcount: int) -> None:
+        """The connection's statement hook, if one is set (the console's try-it box lists
+        what a command would write: gateway/console/tryit.py)."""
+        hook = conn.info.get(HOOK)
+        if hook is not None:
+            hook(self._built.get(id(conn.dialect), self.stmt), params, rowcount)
 
     def all(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS) -> list[Any]:
         return self._execute(conn, params, fetch=True)[0]
@@ -243,8 +255,12 @@ class FastStatement:
         if c.expanding:
             raise TypeError("FastStatement.many: expanding (IN) parameters are not supported")
         bound = [c.params(p) for p in params]
-        _on_cursor(conn, c.sql, bound, lambda cursor: cursor.executemany(c.sql, bound),
-                   many=True)
+
+        def run(cursor: Any) -> int:
+            cursor.executemany(c.sql, bound)
+            return int(cursor.rowcount)
+
+        self._tell(conn, params, _on_cursor(conn, c.sql, bound, run, many=True))
 
 
 def run_raw(conn: Connection, sql: str) -> None:

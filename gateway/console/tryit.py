@@ -27,6 +27,7 @@ from commands.clock import local_time, local_today
 from commands.context import Context, Outcome
 from commands.parsed import Parsed
 from commands.rules import RuleSet, rules_from_db, sender_profile
+from store import fastsql
 from store.store import Store
 
 # Values never shown (hashes of PINs and passwords).
@@ -83,6 +84,11 @@ def _values(stmt: Any, multiparams: Any) -> dict[str, Any]:
             if v is not None and not WHERE_PARAM.search(k)}
 
 
+class _Result:
+    def __init__(self, rowcount: int) -> None:
+        self.rowcount = rowcount
+
+
 class _WriteLog:
     """Collects the INSERT / UPDATE / DELETE statements executed on one connection (those
     that touched no row are dropped from the result: they change nothing)."""
@@ -104,6 +110,10 @@ class _WriteLog:
             self.changes.append(Change(stmt.table.name, "delete", rows, {}))
         elif isinstance(stmt, sa.TextClause):
             self._sql(str(stmt), rows)
+
+    def fast(self, stmt: Any, params: list[Any], rowcount: int) -> None:
+        """Statements run on the cursor (store/fastsql.py), as after_execute would see them."""
+        self(None, stmt, params, {}, None, _Result(rowcount))  # type: ignore[arg-type]
 
     def cursor(self, conn: Connection, cursor: Any, statement: str, parameters: Any,
                context: Any, executemany: bool) -> None:
@@ -137,6 +147,7 @@ async def try_text(store: Store, phone: str, text: str, *,
         log = _WriteLog()
         sa.event.listen(conn, "after_execute", log)
         sa.event.listen(conn, "after_cursor_execute", log.cursor)
+        conn.info[fastsql.HOOK] = log.fast
         try:
             ctx = Context(conn=conn, phone=phone, now=now, today=local_today(now), mo_id=None,
                           pin_ok=pin.ok if pin else None,
@@ -145,6 +156,7 @@ async def try_text(store: Store, phone: str, text: str, *,
         finally:
             sa.event.remove(conn, "after_execute", log)
             sa.event.remove(conn, "after_cursor_execute", log.cursor)
+            conn.info.pop(fastsql.HOOK, None)
         return TryResult(phone=phone, text=text, reply=outcome.reply, lang=outcome.lang,
                          command=outcome.command, error=outcome.error,
                          disposition=disposition_of(outcome),
