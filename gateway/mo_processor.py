@@ -9,7 +9,7 @@ when the last part arrives, in any order. Waiting parts live only in the store: 
 part looks its siblings up there, so the parts of one message may arrive on different binds,
 even of different instances, and the part stored last (its read follows its own commit, so it
 sees every earlier part) completes the message; `claim_mos` makes sure only one instance
-processes it. A message still incomplete after `reassembly_timeout` gets a clear reply
+processes it. A message with no new part for `reassembly_timeout` gets a clear reply
 instead of silence (any instance may find it; the claim again makes it once).
 
 The sender guards (rate limit, reply storms) keep their state in the database and run in the
@@ -122,7 +122,9 @@ class MoProcessor:
         """A part is on disk: if every part of its message is there too, process the whole."""
         assert mo.concat is not None
         info = mo.concat
-        since = _now() - timedelta(seconds=self.reassembly_timeout)
+        # Each part may come up to the timeout after the one before it (the wait counts from
+        # the newest part), so a whole message spans at most `total` timeouts.
+        since = _now() - timedelta(seconds=self.reassembly_timeout * info.total)
         rows = await self.store.read(lambda c: inbound.concat_parts(
             c, source_addr=mo.source, dest_addr=mo.dest, ref=info.ref, total=info.total,
             since=since))

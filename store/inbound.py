@@ -308,7 +308,11 @@ class StaleGroup:
 
 def stale_concat_groups(conn: Connection, *, older_than: datetime, limit: int = 500
                         ) -> list[StaleGroup]:
-    """Long MOs still waiting for a part whose first part came before ``older_than``."""
+    """Long MOs still waiting for a part, none of whose parts came after ``older_than``.
+
+    The wait counts from the newest part: an SMSC slowed down (or redelivering late acks)
+    hands parts over minutes apart, and a message still arriving is not given up on.
+    """
     rows = conn.execute(
         sa.select(mo.c.id, mo.c.source_addr, mo.c.dest_addr, mo.c.concat_ref,
                   mo.c.concat_total, mo.c.concat_seq, mo.c.text, mo.c.received_at)
@@ -320,4 +324,4 @@ def stale_concat_groups(conn: Connection, *, older_than: datetime, limit: int = 
         groups.setdefault((r.source_addr, r.dest_addr, r.concat_ref, r.concat_total),
                           []).append(r)
     return [StaleGroup(*key, parts) for key, parts in groups.items()
-            if parts[0].received_at < older_than]
+            if max(p.received_at for p in parts) < older_than]

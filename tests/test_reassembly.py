@@ -69,6 +69,21 @@ async def test_incomplete_message_gets_a_clear_reply(gw: Gateway) -> None:
     assert tuple(row) == ("processed", "INCOMPLETE", "incomplete")
 
 
+async def test_the_wait_counts_from_the_newest_part(gw: Gateway) -> None:
+    """Parts handed over slowly, each within the timeout (1 s here) of the one before but
+    together spanning more than it, still make one message (an SMSC slowed down does this)."""
+    await gw.inbound.on_deliver_sm("smsc1", part(21, 3, 1, "HELP"))
+    await asyncio.sleep(0.7)
+    await gw.inbound.on_deliver_sm("smsc1", part(21, 3, 2, " "))
+    await asyncio.sleep(0.7)
+    await gw.inbound.on_deliver_sm("smsc1", part(21, 3, 3, "ORD"))
+    inbox = await gw.simulator.wait_for_inbox(PHONE, 1, timeout=10)
+    assert inbox[0].text.startswith("ORD "), inbox[0].text
+    rows = await gw.store.read(lambda c: c.exec_driver_sql(
+        "SELECT disposition FROM inbound_messages ORDER BY id").all())
+    assert [r[0] for r in rows] == ["answered"] * 3
+
+
 async def test_waiting_parts_survive_a_restart(tmp_path: Path) -> None:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'r.db'}", sim_port=0, sim_control_port=0,
