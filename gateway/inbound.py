@@ -141,7 +141,7 @@ class InboundHandler:
         key, smsc_id = content_key(pdu, source), smsc_message_id(pdu)
         stored = await self.store.write(lambda c: inbound.store_mo(
             c, connection=connection, content_key=key, smsc_message_id=smsc_id,
-            horizon=self.horizon, now=now, **fields))
+            horizon=self.horizon, now=now, **fields), urgent=True)
         if self.acks is not None and session is not None:
             self.acks.acked(stored.id, session, arrived)
         if stored.duplicate_of is not None:
@@ -167,7 +167,7 @@ class InboundHandler:
         source = mo_source(pdu)
         fields = self._fields(pdu, source, text, raw, concat, session)
         mo_id = await self.store.write(lambda c: inbound.store_receipt_without_id(
-            c, connection=connection, now=now, **fields))
+            c, connection=connection, now=now, **fields), urgent=True)
         METRICS.mo_dispositions.labels("receipt_without_id").inc()
         log.warning("mo=%d disposition=receipt_without_id from=%s conn=%s text=%r: a delivery "
                     "receipt carrying no id; kept, not answered", mo_id, source, connection,

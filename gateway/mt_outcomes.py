@@ -134,7 +134,8 @@ class MtOutcomes:
         self.batches += 1
         self.largest_batch = max(self.largest_batch, len(parts) + len(items))
         try:
-            found, owed = await self.store.write(apply)
+            # urgent: the receipts' deliver_sm_resp waits on it, on the window MOs share
+            found, owed = await self.store.write(apply, urgent=True)
         except StoreUnavailable as exc:
             log.warning("%d submit response(s) wait for the database, %d receipt(s) refused "
                         "(the SMSC delivers them again): %s", len(parts), len(items), exc)
@@ -176,7 +177,7 @@ class MtOutcomes:
             return m, m is not None and upstream.owe_receipt(c, m, now=now) is not None
 
         try:
-            m, owed = await self.store.write(apply)
+            m, owed = await self.store.write(apply, urgent=True)
         except Exception as exc:
             _settle(future, error=exc)
             return

@@ -215,7 +215,7 @@ class UpstreamServer:
             upstream.mark_submitted_by(c, mt_id, system_id)
             return mt_id
 
-        mt_id = await self.store.write(enqueue)
+        mt_id = await self.store.write(enqueue, urgent=True)
         log.info("mt=%d queued from upstream=%s to=%s priority=%d", mt_id, system_id, dest,
                  priority)
         self.on_enqueued()
@@ -236,7 +236,7 @@ class UpstreamServer:
                 schedule_at=schedule_at, expires_at=expires_at, now=now,
                 join_text=_join_parts)
 
-        part = await self.store.write(add)
+        part = await self.store.write(add, urgent=True)
         if part.repeated:
             log.info("upstream=%s part=%s to=%s repeated: already stored, same id again",
                      system_id, part.message_id, dest)

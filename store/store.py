@@ -94,9 +94,12 @@ class Store:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn(conn)`` in the writer's next group-committed transaction."""
-        return await self.writer.write(fn)
+    async def write(self, fn: Callable[[Connection], T], *, urgent: bool = False) -> T:
+        """Run ``fn(conn)`` in the writer's next group-committed transaction.
+
+        ``urgent``: a peer waits on this commit to be acknowledged (store/writer.py): it goes
+        ahead of queued background work."""
+        return await self.writer.write(fn, urgent=urgent)
 
     async def write_until_done(self, fn: Callable[[Connection], T], *, what: str) -> T:
         """``write``, retried through a database outage (StoreUnavailable) until it commits.

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -47,6 +48,37 @@ async def test_failing_op_fails_only_its_caller(store: Store) -> None:
     assert store.writer.ops_failed == 2
     # The writer is still healthy afterwards.
     assert isinstance(await store.write(lambda c: mt(c)), int)
+
+
+async def test_urgent_write_overtakes_queued_work(store: Store) -> None:
+    """An acknowledgement's write (urgent) goes into the next batch however much background
+    work is queued ahead of it; the background work still all commits, in its own order."""
+    release = threading.Event()
+    order: list[str] = []
+
+    def hold(conn: Connection) -> None:  # keeps the writer busy while the queue fills
+        release.wait(10)
+
+    def note(name: str):  # type: ignore[no-untyped-def]
+        def op(conn: Connection) -> int:
+            order.append(name)
+            return mt(conn)
+        return op
+
+    held = asyncio.ensure_future(store.write(hold))
+    await asyncio.sleep(0.05)  # the writer thread is inside hold() now
+    background = [asyncio.ensure_future(store.write(note(f"bg{i}"))) for i in range(1200)]
+    ack = asyncio.ensure_future(store.write(note("ack"), urgent=True))
+    await asyncio.sleep(0)  # every write() has queued its op
+    batches = store.writer.batches_committed
+    release.set()
+    await ack
+    # Committed in the first batch after hold()'s: ahead of 1,200 queued ops (500 a batch).
+    assert store.writer.batches_committed - batches <= 2
+    assert order[0] == "ack"
+    await asyncio.gather(held, *background)
+    assert order[1:] == [f"bg{i}" for i in range(1200)]
+    assert await store.read(_count) == 1201
 
 
 async def test_close_drains_queue(db_url: str) -> None:

@@ -174,7 +174,7 @@ async def send(req: SendRequest, gw: Gw, actor: Caller,
 
 async def _write(gw: Any, run: Callable[[Connection], T], key: str | None) -> T:
     try:
-        return await gw.store.write(run)
+        return await gw.store.write(run, urgent=True)  # the client waits for "accepted"
     except KeyInUse:
         raise in_use(key or "") from None
 
