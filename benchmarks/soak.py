@@ -7,8 +7,11 @@ what is waiting in it: MTs queued and being sent, MOs not yet processed, receipt
 matched. At the end: the table, each series' least-squares slope over the run after the
 first 10 % (warm-up), whether it stayed flat, and the e2e check (nothing lost or doubled).
 
-Flat means: RSS drifts less than max(5 MB, 5 %) over the run, and each queue less than
-max(10, one second of traffic). The exit code is the e2e check's (1 on loss or doubles).
+Flat means: RSS drifts less than max(5 MB, 5 %) over the run, each queue less than
+max(10, one second of traffic), and the gateway's CPU (at a constant rate: its cost per
+message) less than max(10 points, 25 %) — a cost that grows with the database, e.g. a
+statement scanning a table, shows there first. The exit code is the e2e check's (1 on loss
+or doubles).
 
     python benchmarks/soak.py                         # 30 minutes at 100 MO/s
     python benchmarks/soak.py --rate 250 --duration 600 --sample 5
@@ -84,17 +87,18 @@ async def run(args: argparse.Namespace) -> int:
     # Only samples taken while traffic flowed, after the warm-up, count for the trend.
     steady = [s for s in samples if args.duration * 0.1 <= s["t"] <= args.duration]
     trends: dict[str, dict[str, Any]] = {}
-    for key in ("rss_mb", *SERIES):
+    for key in ("rss_mb", "cpu_pct", *SERIES):
         pts = [(s["t"], float(s[key])) for s in steady]
         drift = slope(pts) * (pts[-1][0] - pts[0][0]) if len(pts) > 1 else 0.0
         mean = sum(y for _, y in pts) / len(pts) if pts else 0.0
-        limit = max(5.0, 0.05 * mean) if key == "rss_mb" else max(10.0, args.rate)
+        limit = (max(5.0, 0.05 * mean) if key == "rss_mb" else
+                 max(10.0, 0.25 * mean) if key == "cpu_pct" else max(10.0, args.rate))
         trends[key] = {"slope_per_min": slope(pts) * 60, "drift": drift,
                        "flat": abs(drift) < limit}
     ok, verdict = check(res, db)
     print()
     for key, t in trends.items():
-        unit = "MB" if key == "rss_mb" else "msgs"
+        unit = {"rss_mb": "MB", "cpu_pct": "points"}.get(key, "msgs")
         print(f"{key:<19} slope {t['slope_per_min']:>+9.2f} {unit}/min, drift over the run "
               f"{t['drift']:>+9.1f} {unit}: {'flat' if t['flat'] else 'NOT FLAT'}")
     flat = all(t["flat"] for t in trends.values())

@@ -250,8 +250,9 @@ def mask_secrets(conn: Connection, ids: list[int], *, whole: str | None = None) 
         if text == row.text:
             continue
         values = {"text": text, "short_message": _masked_user_data(row, text)}
-        conn.execute(sa.update(mo).where(
-            sa.or_(mo.c.id == row.id, mo.c.duplicate_of == row.id)).values(**values))
+        # Two statements, each on an index (an OR of the two scanned the whole table).
+        conn.execute(sa.update(mo).where(mo.c.id == row.id).values(**values))
+        conn.execute(sa.update(mo).where(mo.c.duplicate_of == row.id).values(**values))
 
 
 def _masked_user_data(row: Row, text: str) -> bytes:

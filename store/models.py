@@ -167,6 +167,10 @@ inbound_messages = Table(
     Index(None, "content_key", "id"),
     # A long MO's siblings, found by whichever instance stores the last part (0011).
     Index(None, "source_addr", "concat_ref"),
+    # An MO's stored redeliveries, masked with it (0019; partial: few rows have one).
+    Index("ix_inbound_messages_duplicate_of", "duplicate_of",
+          sqlite_where=sa.text("duplicate_of IS NOT NULL"),
+          postgresql_where=sa.text("duplicate_of IS NOT NULL")),
 )
 
 outbound_messages = Table(
@@ -551,6 +555,8 @@ group_members = Table(
     Column("group_id", BigId, ForeignKey("groups.id"), nullable=False),
     Column("account_id", BigId, ForeignKey("accounts.id"), nullable=False),
     UniqueConstraint("group_id", "account_id"),
+    # A sender's groups, read for every MO (0019).
+    Index("ix_group_members_account_id", "account_id"),
 )
 
 settings = Table(

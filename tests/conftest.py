@@ -21,7 +21,7 @@ from tests.pg_template import PgTemplate, schema_url
 def _copy_migrated_templates() -> None:
     """Every new database starts as a copy of one migrated once per test run.
 
-    Running the 18 migrations costs about 0.3 s an SQLite database and a second a PostgreSQL
+    Running the migrations costs about 0.3 s an SQLite database and a second a PostgreSQL
     schema, and the suite makes hundreds of them; an SQLite copy costs a millisecond, a
     PostgreSQL one (tests/pg_template.py) is made ahead in the background. Only a brand-new
     SQLite file or an empty PostgreSQL schema going to "head" is copied (the migration tests

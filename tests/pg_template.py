@@ -1,6 +1,6 @@
 """New PostgreSQL test schemas made from one schema migrated once per test run.
 
-Running the 18 migrations into a fresh schema costs about a second on a loaded machine and
+Running the migrations into a fresh schema costs about a second on a loaded machine and
 the suite makes hundreds of schemas. Instead one template schema is migrated by the real
 migrations, ``pg_dump`` captures it (DDL *and* rows: alembic_version, sequence positions,
 anything a migration inserts) and every new schema replays that script, about a quarter of

@@ -66,7 +66,7 @@ def test_soak(tmp_path: Path) -> None:
     s = run_short(tmp_path, "soak")
     assert s["count"] == 120 and s["replies"] == 120 and s["missing"] == s["extra"] == 0
     assert s["samples"] >= 5 and s["rss_mb_max"] > 0
-    assert set(s["trends"]) == {"rss_mb", "queued", "sending", "mo_unprocessed",
+    assert set(s["trends"]) == {"rss_mb", "cpu_pct", "queued", "sending", "mo_unprocessed",
                                 "receipts_unmatched"}
     assert s["db_found"] == s["db_expected"]
 

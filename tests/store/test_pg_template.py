@@ -152,7 +152,7 @@ def test_copied_schema_is_the_migrated_schema(new_schema: Callable[[], str]) -> 
 
     engine = make_engine(schema_url(base, migrated))
     try:
-        real_upgrade_engine(engine)  # all 18 migrations, no template
+        real_upgrade_engine(engine)  # all the migrations, no template
     finally:
         engine.dispose()
 
