@@ -145,10 +145,15 @@ class GroupCommitWriter:
                         take(self._queue.get_nowait())
                     except queue.Empty:
                         break
+                # Urgent ops first, but a tenth of the batch is kept for the rest: a flood of
+                # acknowledgements must not stop MO processing altogether.
                 batch: list[_Op] = []
-                for lane in (urgent, normal):
-                    while lane and len(batch) < self._max_batch:
+                for lane, cap in ((urgent, self._max_batch - max(1, self._max_batch // 10)),
+                                  (normal, self._max_batch)):
+                    while lane and len(batch) < cap:
                         batch.append(lane.popleft())
+                while urgent and len(batch) < self._max_batch:  # room the rest did not use
+                    batch.append(urgent.popleft())
                 if batch:
                     try:
                         conn = self._process(conn, batch)

@@ -81,6 +81,29 @@ async def test_urgent_write_overtakes_queued_work(store: Store) -> None:
     assert await store.read(_count) == 1201
 
 
+async def test_a_flood_of_urgent_writes_leaves_room_for_the_rest(store: Store) -> None:
+    """Even with more urgent ops queued than a batch holds, each batch keeps a tenth of its
+    room for the background work: MO processing goes on under a flood of acknowledgements."""
+    release = threading.Event()
+    order: list[str] = []
+
+    def note(name: str):  # type: ignore[no-untyped-def]
+        def op(conn: Connection) -> None:
+            order.append(name)
+        return op
+
+    held = asyncio.ensure_future(store.write(lambda c: release.wait(10)))
+    await asyncio.sleep(0.05)
+    background = [asyncio.ensure_future(store.write(note("bg"))) for _ in range(100)]
+    acks = [asyncio.ensure_future(store.write(note("ack"), urgent=True)) for _ in range(1000)]
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(held, *background, *acks)
+    first_batch = order[:500]  # DEFAULT_MAX_BATCH
+    assert first_batch.count("ack") == 450 and first_batch.count("bg") == 50
+    assert order[500:1000].count("bg") == 50  # the rest of the background work next
+
+
 async def test_close_drains_queue(db_url: str) -> None:
     s = Store.open(db_url)
     futures = [asyncio.ensure_future(s.write(lambda c: mt(c))) for _ in range(50)]
