@@ -45,6 +45,7 @@ import heapq
 import itertools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,10 +84,38 @@ STOP_GRACE = 3.0
 RECEIPT_PAUSE = 0.02
 # Receipts awaited before a full inbound window is blamed on them (receipts_behind).
 RECEIPT_BACKLOG_MIN = 50
+# Destinations whose last concatenation reference is remembered (Dispatcher._next_ref).
+REF_DESTINATIONS = 65_536
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class ConcatRefs:
+    """The concatenation reference of each long MT: it rotates per destination, so two long
+    messages to one handset are never mixed up by its reassembly (3GPP TS 23.040
+    §9.2.3.24.1).
+
+    Only the last ``size`` destinations are remembered: a dict of every number ever sent to
+    grew by ~100 bytes a recipient (a 1,000,000-message broadcast: ~100 MB of RSS). A
+    destination not seen for that many messages starts from its message id, not from 0.
+    """
+
+    def __init__(self, size: int = REF_DESTINATIONS) -> None:
+        self.size = size
+        self._last: OrderedDict[str, int] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def next(self, dest: str, mt_id: int) -> int:
+        last = self._last.pop(dest, None)
+        ref = (last + 1) % 256 if last is not None else mt_id % 256
+        self._last[dest] = ref
+        if len(self._last) > self.size:
+            self._last.popitem(last=False)
+        return ref
 
 
 @dataclass(eq=False)
@@ -477,7 +506,7 @@ class Dispatcher:
             self.senders[spec.name] = ConnectionSender(self, spec, client)
             client.add_listener(self._on_link)
             client.add_late_listener(self._on_late_response)
-        self._refs: dict[str, int] = {}
+        self._refs = ConcatRefs()
         self._seq = itertools.count()
         self._live: dict[int, Job] = {}
         self._bg: set[asyncio.Task[Any]] = set()
@@ -551,13 +580,6 @@ class Dispatcher:
                 log.error("draining: %d message(s) could not be put back now (%r); the next "
                           "start puts them back flagged possibly duplicated", len(left), exc)
 
-    def _next_ref(self, dest: str) -> int:
-        # The concatenation reference rotates per destination, so two long messages to one
-        # handset are never mixed up by its reassembly (3GPP TS 23.040 §9.2.3.24.1).
-        ref = (self._refs.get(dest, -1) + 1) % 256
-        self._refs[dest] = ref
-        return ref
-
     # -- routing claimed rows -------------------------------------------------------------------
 
     async def route(self, claimer: ConnectionSender, rows: list[Any]) -> None:
@@ -566,7 +588,7 @@ class Dispatcher:
         later: list[int] = []
         for row in rows:
             try:
-                split = smstext.split_text(row.text, ref=self._next_ref(row.dest_addr))
+                split = smstext.split_text(row.text, ref=self._refs.next(row.dest_addr, row.id))
             except ValueError as exc:  # MessageTooLong; nothing on any route can send it
                 fails.append((row.id, f"cannot encode: {exc}"))
                 continue
