@@ -84,8 +84,10 @@ STOP_GRACE = 3.0
 RECEIPT_PAUSE = 0.02
 # Receipts awaited before a full inbound window is blamed on them (receipts_behind).
 RECEIPT_BACKLOG_MIN = 50
-# Destinations whose last concatenation reference is remembered (Dispatcher._next_ref).
-REF_DESTINATIONS = 65_536
+# Destinations whose last concatenation reference is remembered (ConcatRefs): ~150 bytes
+# each, so ~2.4 MB once full; a long message to one handset is long reassembled by the time
+# 16,384 other messages went out.
+REF_DESTINATIONS = 16_384
 
 
 def _now() -> datetime:
@@ -98,7 +100,7 @@ class ConcatRefs:
     §9.2.3.24.1).
 
     Only the last ``size`` destinations are remembered: a dict of every number ever sent to
-    grew by ~100 bytes a recipient (a 1,000,000-message broadcast: ~100 MB of RSS). A
+    grew by ~150 bytes a recipient (a 1,000,000-message broadcast: ~150 MB of RSS). A
     destination not seen for that many messages starts from its message id, not from 0.
     """
 
