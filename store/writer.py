@@ -148,7 +148,7 @@ class GroupCommitWriter:
                 # Urgent ops first, but a tenth of the batch is kept for the rest: a flood of
                 # acknowledgements must not stop MO processing altogether.
                 batch: list[_Op] = []
-                for lane, cap in ((urgent, self._max_batch - max(1, self._max_batch // 10)),
+                for lane, cap in ((urgent, self._max_batch - self._max_batch // 10),
                                   (normal, self._max_batch)):
                     while lane and len(batch) < cap:
                         batch.append(lane.popleft())
