@@ -97,6 +97,7 @@ config file (YAML or JSON), every key optional:
   seed: 42
   mo_retry_interval: 2.0
   fault_prefix: "86999"           # reserved fault numbers; "" = off
+  inbox_limit: 100000             # inbox messages kept; null = keep everything
 
 examples:
   smsgw simulator
@@ -154,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-unanswered", type=int, metavar="N",
                    help="requests per session awaiting our answer; more get ESME_RTHROTTLED "
                         "(default 1000)")
+    p.add_argument("--inbox-limit", type=int, metavar="N",
+                   help="inbox messages kept across all handsets; past it the oldest are "
+                        "forgotten, so a long load test keeps memory flat (default 100000; "
+                        "0 = keep everything)")
     p.add_argument("--tls-cert", metavar="PEM",
                    help="serve SMPP over TLS with this certificate (chain)")
     p.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert, if separate")
@@ -189,7 +194,11 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         overrides["receipt_outcomes"] = parse_outcomes(args.outcomes)
     if args.no_receipt_tlvs:
         overrides["receipt_tlvs"] = False
+    if args.inbox_limit is not None and args.inbox_limit < 0:
+        raise ConfigError("--inbox-limit: must be 0 (keep everything) or more")
     config = SimulatorConfig.load(args.config, overrides=overrides)
+    if args.inbox_limit is not None:
+        config = config.model_copy(update={"inbox_limit": args.inbox_limit or None})
     if args.no_control:
         config = config.model_copy(update={"control_port": None})
     return config

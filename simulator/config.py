@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.smpp.text import RECEIPT_STATS
+from simulator.handsets import DEFAULT_INBOX_LIMIT
 
 DEFAULT_PORT = 2775
 DEFAULT_CONTROL_PORT = 2776
@@ -73,6 +74,10 @@ class SimulatorConfig(BaseModel):
     enquire_link_interval: float = Field(30.0, gt=0)
     reassembly_timeout: float = Field(
         300.0, gt=0, description="seconds a handset waits for missing parts of a long MT")
+    inbox_limit: int | None = Field(
+        DEFAULT_INBOX_LIMIT, ge=1,
+        description="inbox messages kept across all handsets; past it the oldest are "
+                    "forgotten (memory stays flat in long load tests); None = keep all")
     default_short_code: str = Field(
         "10690", min_length=1, max_length=20,
         description="destination of an injected MO when none is given")

@@ -9,13 +9,21 @@ the SMSC message_id of every part so a test can tie inbox entries to receipts.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from gateway.smpp.text import ConcatInfo, Reassembler, decode_text
+
+log = logging.getLogger("smsgw.simulator")
+
+# Inbox messages kept across all handsets by default: a handset costs about 1.1 KB with one
+# message, so a 1,000,000-recipient broadcast kept whole took over 1 GB.
+DEFAULT_INBOX_LIMIT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +111,14 @@ class Handset:
         msg = InboxMessage(next(self._book.ids), source_addr, text, data_coding, parts,
                            message_ids, datetime.now(UTC))
         self.inbox.append(msg)
+        self._book.stored(self, msg)
         self._book.notify(self)
         return msg
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to show and nothing being reassembled: the book may forget it."""
+        return not self.inbox and not self._part_ids
 
     def _expire(self, now: float) -> None:
         # The reassembler forgets groups older than the timeout; forget their ids too.
@@ -116,13 +130,22 @@ class Handset:
 
 
 class HandsetBook:
-    """All virtual handsets, created on first use."""
+    """All virtual handsets, created on first use.
 
-    def __init__(self, reassembly_timeout: float = 300.0) -> None:
+    At most ``inbox_limit`` inbox messages are kept across all handsets (None: no limit):
+    past it the oldest are forgotten, and a handset left with nothing is forgotten too, so a
+    long load test keeps the simulator's memory flat. ``forgotten`` counts them.
+    """
+
+    def __init__(self, reassembly_timeout: float = 300.0,
+                 inbox_limit: int | None = DEFAULT_INBOX_LIMIT) -> None:
         self.reassembly_timeout = reassembly_timeout
+        self.inbox_limit = inbox_limit
+        self.forgotten = 0
         self.ids = itertools.count(1)
         self._handsets: dict[str, Handset] = {}
         self._listeners: list[Any] = []
+        self._arrivals: deque[tuple[int, Handset]] = deque()  # (message id, handset), oldest first
 
     def __getitem__(self, msisdn: str) -> Handset:
         return self.get(msisdn)
@@ -149,3 +172,20 @@ class HandsetBook:
     def notify(self, handset: Handset) -> None:
         for cb in list(self._listeners):
             cb(handset)
+
+    def stored(self, handset: Handset, msg: InboxMessage) -> None:
+        """A message landed: forget the oldest ones past the limit."""
+        if self.inbox_limit is None:
+            return
+        self._arrivals.append((msg.id, handset))
+        while len(self._arrivals) > self.inbox_limit:
+            msg_id, old = self._arrivals.popleft()
+            # Gone already when the inbox was cleared (control API, a benchmark's driver).
+            if old.inbox and old.inbox[0].id == msg_id:
+                old.inbox.pop(0)
+                if self.forgotten == 0:
+                    log.warning("inbox limit of %d messages reached: the oldest are "
+                                "forgotten from now on (--inbox-limit)", self.inbox_limit)
+                self.forgotten += 1
+            if old.idle and self._handsets.get(old.msisdn) is old:
+                del self._handsets[old.msisdn]

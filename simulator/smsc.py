@@ -179,7 +179,7 @@ class Simulator:
         elif overrides:
             config = SimulatorConfig.model_validate({**config.model_dump(), **overrides})
         self.config = config
-        self.handsets = HandsetBook(config.reassembly_timeout)
+        self.handsets = HandsetBook(config.reassembly_timeout, config.inbox_limit)
         self.handsets.add_listener(self._on_inbox)
         # Separate generators so injecting MOs never shifts the sequence of outcomes.
         self._rng = random.Random(config.seed)
@@ -440,6 +440,7 @@ class Simulator:
             "deliver_sm_resp": dict(self._deliver_status),
             "handsets": len(self.handsets),
             "inbox_messages": sum(len(h.inbox) for h in self.handsets),
+            "inbox_forgotten": self.handsets.forgotten,
             "throttle_tps": self._throttle.tps,
             "faults": self.faults.stats(),
         }
@@ -452,7 +453,7 @@ class Simulator:
         handset = self.handset(msisdn)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while len(handset.inbox) < count:
+        while len((handset := self.handset(msisdn)).inbox) < count:  # may have been forgotten
             left = deadline - loop.time()
             if left <= 0 or self._inbox_changed is None:
                 got = [m.text for m in handset.inbox]

@@ -73,6 +73,12 @@ def test_flags() -> None:
     assert (c.seed, c.throttle_tps, c.receipt_delay, args.log_level) == (3, 10, 1.5, "DEBUG")
     with pytest.raises(ConfigError):
         parse_outcomes("DELIVRD")
+    assert c.inbox_limit == 100_000  # the default
+    assert config_from_args(build_parser().parse_args(["--inbox-limit", "5"])).inbox_limit == 5
+    assert config_from_args(build_parser().parse_args(["--inbox-limit", "0"])).inbox_limit \
+        is None  # keep everything
+    with pytest.raises(ConfigError, match="inbox-limit"):
+        config_from_args(build_parser().parse_args(["--inbox-limit", "-1"]))
 
 
 def test_main_reports_bad_config(capsys: pytest.CaptureFixture[str]) -> None:

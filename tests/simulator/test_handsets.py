@@ -82,3 +82,40 @@ async def test_identical_long_messages_reusing_a_reference_both_arrive(sim: Simu
     assert [m.text for m in msgs] == [GSM_LONG, GSM_LONG]
     assert [list(m.message_ids) for m in msgs] == [first, second]
     assert sim.handset("8613900000004").incomplete == 0
+
+
+def test_inbox_limit_forgets_the_oldest_and_idle_handsets() -> None:
+    """A long load test must not grow the simulator without bound: past the limit the
+    oldest messages go, and a handset left with nothing goes with them."""
+    book = HandsetBook(inbox_limit=3)
+    for n in range(5):
+        book.get(f"86150{n:08d}").receive(source_addr="10690", payload=f"m{n}".encode(),
+                                          data_coding=0, message_id=str(n))
+    assert book.forgotten == 2 and len(book) == 3
+    assert "8615000000000" not in book and "8615000000004" in book
+    assert [m.text for h in book for m in h.inbox] == ["m2", "m3", "m4"]
+    # One handset's newest messages stay while its oldest go.
+    busy = book.get("8613900000009")
+    for n in range(4):
+        busy.receive(source_addr="10690", payload=f"b{n}".encode(), data_coding=0,
+                     message_id=f"b{n}")
+    assert [m.text for m in busy.inbox] == ["b1", "b2", "b3"] and len(book) == 1
+    # A handset still reassembling a long message is kept even with an empty inbox.
+    from gateway.smpp.text import parse_udh
+
+    split = split_text("y" * 200, ref=9)
+    info, payload = parse_udh(split.parts[0], split.esm_class)
+    waiting = book.get("8613900000010")
+    waiting.receive(source_addr="10690", payload=payload, data_coding=0, message_id="p1",
+                    concat=info)
+    for n in range(3):
+        busy.receive(source_addr="10690", payload=b"z", data_coding=0, message_id=f"z{n}")
+    assert "8613900000010" in book
+
+
+def test_no_inbox_limit_keeps_everything() -> None:
+    book = HandsetBook(inbox_limit=None)
+    for n in range(50):
+        book.get(f"86150{n:08d}").receive(source_addr="10690", payload=b"m",
+                                          data_coding=0, message_id=str(n))
+    assert len(book) == 50 and book.forgotten == 0
