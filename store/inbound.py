@@ -314,15 +314,18 @@ def stale_concat_groups(conn: Connection, *, older_than: datetime, limit: int = 
     The wait counts from the newest part: an SMSC slowed down (or redelivering late acks)
     hands parts over minutes apart, and a message still arriving is not given up on.
     """
+    waiting = (mo.c.status == "received", mo.c.concat_total > 1, mo.c.duplicate_of.is_(None))
+    group = (mo.c.source_addr, mo.c.dest_addr, mo.c.concat_ref, mo.c.concat_total)
+    # Decided over every waiting part of a group (not a page of parts, which could leave its
+    # newest part out), then the parts of those groups.
+    stale = (sa.select(*group).where(*waiting).group_by(*group)
+             .having(sa.func.max(mo.c.received_at) < older_than).limit(limit).subquery())
     rows = conn.execute(
-        sa.select(mo.c.id, mo.c.source_addr, mo.c.dest_addr, mo.c.concat_ref,
-                  mo.c.concat_total, mo.c.concat_seq, mo.c.text, mo.c.received_at)
-        .where(mo.c.status == "received", mo.c.concat_total > 1,
-               mo.c.duplicate_of.is_(None))
-        .order_by(mo.c.id).limit(limit)).all()
+        sa.select(mo.c.id, *group, mo.c.concat_seq, mo.c.text, mo.c.received_at)
+        .join(stale, sa.and_(*(c == stale.c[c.name] for c in group)))
+        .where(*waiting).order_by(mo.c.id)).all()
     groups: dict[tuple[str, str, int, int], list[Row]] = {}
     for r in rows:
         groups.setdefault((r.source_addr, r.dest_addr, r.concat_ref, r.concat_total),
                           []).append(r)
-    return [StaleGroup(*key, parts) for key, parts in groups.items()
-            if max(p.received_at for p in parts) < older_than]
+    return [StaleGroup(*key, parts) for key, parts in groups.items()]

@@ -198,3 +198,27 @@ def test_claim_and_mark_happen_once(store: Store) -> None:
     assert store.run(lambda c: inbound.claim_mos(c, [mo_id])) is False
     assert store.run(lambda c: inbound.mark_mo_processed(
         c, mo_id, command="HELP", now=NOW, disposition="answered")) is False
+
+
+def test_a_long_mo_is_stale_only_when_its_newest_part_is_old(store: Store) -> None:
+    """The decision looks at every waiting part of a group, however many other parts wait:
+    a message whose last part came recently is not given up on."""
+    def part(conn: Connection, phone: str, ref: int, seq: int, at: datetime) -> None:
+        inbound.insert_mo(conn, connection="smsc1", dedup_key=f"{phone}-{ref}-{seq}",
+                          source_addr=phone, dest_addr="10690", text=f"p{seq}",
+                          data_coding=0, esm_class=0x40, short_message=b"", now=at,
+                          concat=(ref, 3, seq))
+
+    def fill(conn: Connection) -> None:
+        part(conn, "8613800000001", 1, 1, NOW)  # all parts old: stale
+        part(conn, "8613800000001", 1, 2, NOW)
+        part(conn, "8613800000002", 2, 1, NOW)  # an old part, then a recent one
+        part(conn, "8613800000002", 2, 2, NOW + timedelta(seconds=200))
+
+    store.run(fill)
+    cut = NOW + timedelta(seconds=120)
+    for limit in (1, 500):  # a small page must not cut a group's newest part off
+        groups = store.run(lambda c, n=limit: inbound.stale_concat_groups(
+            c, older_than=cut, limit=n))
+        assert [(g.source_addr, [p.concat_seq for p in g.parts]) for g in groups] == [
+            ("8613800000001", [1, 2])]
