@@ -51,6 +51,51 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
+class MachineCpu:
+    """The whole machine's CPU over an interval (/proc/stat): how many cores were busy with
+    anything - gateway, simulator, database, fsync - and how many sat idle.
+
+    Next to the CPU per message it tells a CPU-bound run (idle near 0: the rate is what the
+    cores allow at that cost) from a latency-bound one (cores idle: something waits)."""
+
+    def __init__(self) -> None:
+        self.cores = os.cpu_count() or 1
+        self._start = self._read()
+
+    @staticmethod
+    def _read() -> tuple[int, int]:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(x) for x in f.readline().split()[1:]]
+        except OSError:  # not Linux: no reading
+            return 0, 0
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    def busy_cores(self) -> float:
+        """Cores busy on average since this object was made."""
+        busy0, total0 = self._start
+        busy1, total1 = self._read()
+        return self.cores * (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
+
+    def busy_seconds(self) -> float:
+        """Core-seconds spent busy since this object was made (all cores together)."""
+        busy0, _ = self._start
+        return (self._read()[0] - busy0) / _CLK_TCK
+
+
+def cpu_ceiling(per_msg_ms: float, cores: int) -> float:
+    """Messages a second ``cores`` allow when each costs ``per_msg_ms`` of CPU, nothing idle."""
+    return cores / (per_msg_ms / 1000) if per_msg_ms > 0 else 0.0
+
+
+def cpu_budget_line(per_msg_ms: float, busy_cores: float, cores: int, noun: str) -> str:
+    """How busy the machine was, and the rate the measured CPU cost allows on it at most."""
+    return (f"CPU budget: {busy_cores:.2f} of {cores} cores busy; at {per_msg_ms:.2f} ms of "
+            f"gateway + simulator CPU per {noun}, {cores} cores allow at most "
+            f"{cpu_ceiling(per_msg_ms, cores):,.0f} {noun}s/s (database server CPU not counted)")
+
+
 def rss_mb(pid: int | None = None) -> float:
     """Resident set size in MB (Linux /proc); this process by default."""
     with open(f"/proc/{pid or 'self'}/statm") as f:

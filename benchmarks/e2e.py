@@ -41,6 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench import (  # noqa: I001  (sets sys.path for the repo)
     SimProcess,
+    MachineCpu,
+    cpu_budget_line,
+    cpu_ceiling,
     cpu_seconds,
     db_kind,
     fmt_latency,
@@ -196,11 +199,11 @@ async def run(args: argparse.Namespace) -> int:
           f"simulator in {where} …", flush=True)
     try:
         await h.start()
-        cpu0 = cpu_seconds()
+        cpu0, machine_cpu = cpu_seconds(), MachineCpu()
         res = await h.drive(mode=mode, count=args.count, rate=args.rate,
                             pin_share=args.pin_share, accounts=args.accounts, seed=args.seed,
                             settle=args.settle, timeout=args.timeout, progress=True)
-        gw_cpu = cpu_seconds() - cpu0
+        gw_cpu, busy_s = cpu_seconds() - cpu0, machine_cpu.busy_seconds()
         stmts = None
         if h.statements is not None:  # before the DB check's own queries
             stmts = dict(h.statements.by_kind)
@@ -211,6 +214,8 @@ async def run(args: argparse.Namespace) -> int:
         tmp.cleanup()
     ok, verdict = check(res, db)
     n, elapsed = args.count, res["elapsed_s"]
+    # The drive ends with a quiet --settle wait: the busy time is that of the MOs' flow.
+    busy = busy_s / elapsed if elapsed > 0 else 0.0
     replies = res["replies"] - res["extra"]
     mo_s = replies / elapsed if elapsed > 0 else 0.0
     print(f"replies received: {replies}/{n} in {elapsed:.2f}s → {mo_s:,.0f} MO/s end to end")
@@ -221,9 +226,12 @@ async def run(args: argparse.Namespace) -> int:
     if args.sim_process:
         cpu_line = (f"CPU per MO: gateway {gw_cpu / n * 1000:.2f} ms, simulator "
                     f"{res['cpu_s'] / n * 1000:.2f} ms")
+        both_ms = (gw_cpu + res["cpu_s"]) / n * 1000
     else:
         cpu_line = f"CPU per MO: gateway + simulator (one process) {gw_cpu / n * 1000:.2f} ms"
+        both_ms = gw_cpu / n * 1000
     print(cpu_line)
+    print(cpu_budget_line(both_ms, busy, machine_cpu.cores, "MO"))
     print(f"reply codes: {res['reply_codes']}; SMSC: {res['sim']}")
     if stmts is not None:
         print(f"SQL statements per MO: {n_stmts / n:.1f} ({n_stmts} in all), by kind:")
@@ -240,6 +248,7 @@ async def run(args: argparse.Namespace) -> int:
         "cpu_ms_per_mo_gateway": gw_cpu / n * 1000,
         "cpu_ms_per_mo_sim": res["cpu_s"] / n * 1000 if args.sim_process else None,
         "sql_per_mo": n_stmts / n if stmts is not None else None,
+        "busy_cores": busy, "cpu_ceiling_per_s": cpu_ceiling(both_ms, machine_cpu.cores),
         "ok": ok, "machine": machine()})
     return 0 if ok else 1
 

@@ -44,7 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sqlalchemy as sa
 from _bench import (  # first: puts the repo on sys.path
+    MachineCpu,
     SimProcess,
+    cpu_budget_line,
+    cpu_ceiling,
     cpu_seconds,
     db_kind,
     gateway_overrides,
@@ -134,7 +137,8 @@ async def dispatch_phase(url: str, count: int, *, sim: SimProcess | None, sim_po
         extra.update(smsc_host="127.0.0.1", smsc_port=sim_port)
     gw = Gateway(Settings(**gateway_overrides(url, **extra)))
     start = time.perf_counter()
-    cpu0 = cpu_seconds()
+    cpu0, machine_cpu = cpu_seconds(), MachineCpu()
+    sim_cpu0 = cpu_seconds(sim.pid) if sim is not None else 0.0
     await gw.start(api=False)
     if gw.simulator is not None:
         SimDriver(gw.simulator)  # empties the handsets' inboxes as messages land: flat RSS
@@ -188,7 +192,10 @@ async def dispatch_phase(url: str, count: int, *, sim: SimProcess | None, sim_po
                 "throttled": sender.throttled, "submitted": await _submitted_ids(gw),
                 "statuses": statuses, "receipts_matched": delivered,
                 "receipts_elapsed": receipts_elapsed,
-                "cpu_s": cpu_seconds() - cpu0, "samples": sampler.rows}
+                "cpu_s": cpu_seconds() - cpu0,
+                "sim_cpu_s": cpu_seconds(sim.pid) - sim_cpu0 if sim is not None else None,
+                "busy_cores": machine_cpu.busy_cores(), "cores": machine_cpu.cores,
+                "samples": sampler.rows}
     finally:
         await sampler.stop()
         await gw.stop()
@@ -273,8 +280,12 @@ async def run(args: argparse.Namespace) -> int:
     if rss:
         print(f"gateway RSS during the drain: max {max(rss):.1f} MB, last {rss[-1]:.1f} MB "
               f"({len(rss)} samples{'' if sim else ', simulator included'})")
+    sim_ms = res["sim_cpu_s"] / n * 1000 if res["sim_cpu_s"] is not None else None
     print(f"CPU per message: gateway{'' if sim else ' + simulator'} "
-          f"{res['cpu_s'] / n * 1000:.2f} ms")
+          f"{res['cpu_s'] / n * 1000:.2f} ms"
+          + (f", simulator {sim_ms:.2f} ms" if sim_ms is not None else ""))
+    both_ms = res["cpu_s"] / n * 1000 + (sim_ms or 0.0)
+    print(cpu_budget_line(both_ms, res["busy_cores"], res["cores"], "message"))
     parts = res["expected_parts"]
     ok = res["submitted"] == parts and res["receipts_matched"] == total
     print(f"check: OK — {total} messages ({parts} parts) submitted once, {total} receipts "
@@ -291,6 +302,8 @@ async def run(args: argparse.Namespace) -> int:
         "mo_answer_max_ms": max((b for _, _, b in res["probes"]), default=0.0) * 1000,
         "submitted": res["submitted"], "receipts_matched": res["receipts_matched"],
         "rss_mb_max": max(rss, default=0.0), "cpu_ms_per_msg": res["cpu_s"] / n * 1000,
+        "cpu_ms_per_msg_sim": sim_ms, "busy_cores": res["busy_cores"],
+        "cpu_ceiling_per_s": cpu_ceiling(both_ms, res["cores"]),
         "ok": ok, "machine": machine()})
     return 0 if ok else 1
 

@@ -7,6 +7,7 @@ They check correctness only, never speed: figures on a shared test machine mean 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,11 @@ def test_e2e_mix_with_the_simulator_in_its_own_process(tmp_path: Path) -> None:
     assert s["db_found"] == s["db_expected"]
     assert s["mo_per_s"] > 0 and s["latency"]["p99_ms"] >= s["latency"]["p50_ms"] > 0
     assert s["cpu_ms_per_mo_gateway"] > 0 and s["cpu_ms_per_mo_sim"] > 0
+    # The machine-wide reading and the ceiling the CPU cost allows (cores / cost per MO).
+    cores = os.cpu_count() or 1
+    assert 0 < s["busy_cores"] <= cores + 0.5
+    per_mo_s = (s["cpu_ms_per_mo_gateway"] + s["cpu_ms_per_mo_sim"]) / 1000
+    assert s["cpu_ceiling_per_s"] == pytest.approx(cores / per_mo_s)
 
 
 @pytest.mark.timeout(120)
@@ -51,6 +57,10 @@ def test_outbound(tmp_path: Path) -> None:
     assert s["count"] == 300 and s["submitted"] == s["receipts_matched"] == 310
     assert len(s["reply_waits_ms"]) == 5 and s["dispatch_per_s"] > 0 and s["rss_mb_max"] > 0
     assert 0 < s["mo_ack_max_ms"] <= s["mo_answer_max_ms"]
+    assert s["cpu_ms_per_msg_sim"] is None  # the simulator shares the gateway's process
+    assert s["busy_cores"] > 0
+    cores = os.cpu_count() or 1
+    assert s["cpu_ceiling_per_s"] == pytest.approx(cores / (s["cpu_ms_per_msg"] / 1000))
 
 
 @pytest.mark.timeout(120)
