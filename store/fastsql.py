@@ -33,6 +33,7 @@ from sqlalchemy.sql.elements import BindParameter
 OBSERVERS: list[Callable[[str, bool], None]] = []
 
 _NO_PARAMS: Mapping[str, Any] = {}
+_REQUIRED = object()  # a bind parameter with no default: the caller must give it
 # conn.info key of a callable(statement, parameter sets, rowcount) told of every execution on
 # that connection (SQLAlchemy's after_execute does not see these).
 HOOK = "smsgw_fastsql_hook"
@@ -49,6 +50,7 @@ class _Compiled:
         "known",
         "lengths",
         "names",
+        "plan",
         "positional",
         "readers",
         "row",
@@ -92,6 +94,12 @@ class _Compiled:
             proc = b.type.dialect_impl(dialect).bind_processor(dialect)
             if proc is not None:
                 self.binders[name] = proc
+        # Without IN lists, the values in execution order, each with its processor and
+        # default, straight from the caller's mapping: no intermediate dict (most statements).
+        self.plan: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...] | None = None
+        if not self.expanding:
+            self.plan = tuple((n, self.binders.get(n), self.defaults.get(n, _REQUIRED))
+                              for n in self.names)
         self.columns = _result_columns(stmt)
         self.dialect = dialect
         self.row: type | None = None
@@ -109,6 +117,8 @@ class _Compiled:
     def params(self, given: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         if not given.keys() <= self.known:  # a typo must not silently store NULL
             raise KeyError(f"FastStatement: unknown parameter(s) {set(given) - self.known}")
+        if self.plan is not None:
+            return self._planned(given)
         values = {**self.defaults, **given} if self.defaults else dict(given)
         try:
             for name in self.expanding:
@@ -126,6 +136,23 @@ class _Compiled:
         if self.positional:
             return tuple(values[n] for n in self.names)
         return values
+
+    def _planned(self, given: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        assert self.plan is not None
+        out: list[Any] = []
+        try:
+            for name, proc, default in self.plan:
+                value = given.get(name, default)
+                if value is _REQUIRED:
+                    raise KeyError(name)  # as the unplanned path: a missing value is a bug
+                out.append(value if proc is None else proc(value))
+        except KeyError:
+            raise
+        except Exception as exc:  # as SQLAlchemy reports a value its type refuses
+            raise sa.exc.StatementError(str(exc), self.sql, dict(given), exc) from exc
+        if self.positional:
+            return tuple(out)
+        return dict(zip(self.names, out, strict=True))
 
     def convert(self, raw: Sequence[Any]) -> Any:
         assert self.row is not None and self.readers is not None

@@ -44,6 +44,15 @@ _PROCESSED = FastStatement(
     .values(status="processed", processed_at=sa.bindparam("b_now"),
             command=sa.bindparam("b_command"), error=None,
             disposition=sa.bindparam("b_disposition")))
+_TO_MASK = FastStatement(
+    sa.select(mo.c.id, mo.c.text, mo.c.short_message, mo.c.data_coding, mo.c.esm_class)
+    .where(mo.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(mo.c.concat_seq, mo.c.id))
+_MASK_ONE = FastStatement(sa.update(mo).where(mo.c.id == sa.bindparam("b_id")).values(
+    text=sa.bindparam("text"), short_message=sa.bindparam("short_message")))
+_MASK_REDELIVERIES = FastStatement(
+    sa.update(mo).where(mo.c.duplicate_of == sa.bindparam("b_id")).values(
+        text=sa.bindparam("text"), short_message=sa.bindparam("short_message")))
 _CONCAT_PARTS = FastStatement(
     sa.select(mo.c.id, mo.c.concat_seq, mo.c.text, mo.c.received_at)
     .where(mo.c.source_addr == sa.bindparam("source_addr"),
@@ -241,18 +250,15 @@ def mask_secrets(conn: Connection, ids: list[int], *, whole: str | None = None) 
     """
     if whole is not None and mask_parts([whole]) == [whole]:
         return
-    rows = conn.execute(
-        sa.select(mo.c.id, mo.c.text, mo.c.short_message, mo.c.data_coding, mo.c.esm_class)
-        .where(mo.c.id.in_(ids)).order_by(mo.c.concat_seq, mo.c.id)
-    ).all()
+    rows = _TO_MASK.all(conn, {"ids": ids})
     masked = mask_parts([r.text for r in rows])
     for row, text in zip(rows, masked, strict=True):
         if text == row.text:
             continue
-        values = {"text": text, "short_message": _masked_user_data(row, text)}
+        values = {"b_id": row.id, "text": text, "short_message": _masked_user_data(row, text)}
         # Two statements, each on an index (an OR of the two scanned the whole table).
-        conn.execute(sa.update(mo).where(mo.c.id == row.id).values(**values))
-        conn.execute(sa.update(mo).where(mo.c.duplicate_of == row.id).values(**values))
+        _MASK_ONE.run(conn, values)
+        _MASK_REDELIVERIES.run(conn, values)
 
 
 def _masked_user_data(row: Row, text: str) -> bytes:

@@ -90,8 +90,12 @@ def pin_failures_since(conn: Connection, account_id: int, since: datetime) -> in
     return int(conn.execute(q).scalar_one())
 
 
+_CLEAR_PIN_FAILURES = FastStatement(
+    pin_failures.delete().where(pin_failures.c.account_id == sa.bindparam("account_id")))
+
+
 def clear_pin_failures(conn: Connection, account_id: int) -> None:
-    conn.execute(pin_failures.delete().where(pin_failures.c.account_id == account_id))
+    _CLEAR_PIN_FAILURES.run(conn, {"account_id": account_id})
 
 
 def lock_pin(conn: Connection, account_id: int, until: datetime, *, now: datetime) -> None:

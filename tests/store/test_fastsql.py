@@ -105,3 +105,20 @@ async def test_observers_see_every_execution(store: Store) -> None:
 async def test_an_unknown_parameter_is_an_error_not_a_null(store: Store) -> None:
     with pytest.raises(KeyError, match="unknown parameter"):
         await store.write(lambda c: _FAST_SELECT.all(c, {"src": "1", "typo": 2}))
+
+
+async def test_a_missing_or_refused_value_is_an_error(store: Store) -> None:
+    # A bind without a value is a bug in the caller, not a NULL; a value the column's type
+    # refuses is reported as SQLAlchemy reports it (StatementError, the SQL attached).
+    with pytest.raises(KeyError, match="src"):
+        await store.write(lambda c: _FAST_SELECT.all(c, {}))
+    with pytest.raises(sa.exc.StatementError, match=r"received_at|datetime"):
+        await store.write(lambda c: _FAST_INSERT.scalar(c, {
+            "key": "k", "src": "1", "raw": b"", "at": "not a datetime"}))
+    # Defaults built into the statement still apply when the caller gives nothing.
+    at = datetime.now(UTC)
+    await store.write(lambda c: _FAST_PLAIN_INSERT.run(c, {
+        "dedup_key": "d1", "source_addr": "86137", "short_message": b"x", "received_at": at}))
+    row = await store.write(lambda c: c.execute(sa.select(mo.c.text, mo.c.status).where(
+        mo.c.dedup_key == "d1")).one())
+    assert tuple(row) == ("t", "received")
