@@ -43,6 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sqlalchemy as sa
+import yaml
 from _bench import (  # first: puts the repo on sys.path
     MachineCpu,
     SimProcess,
@@ -129,12 +130,26 @@ class Sampler:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
+def binds_file(directory: str, binds: int, port: int, window: int) -> str:
+    """A connections file with ``binds`` equal transceiver binds to one SMSC account, as an
+    operator opens several binds to raise throughput: the SMSC's deliver_sm window (and so
+    the receipts in flight) is per bind."""
+    path = Path(directory) / "binds.yaml"
+    path.write_text(yaml.safe_dump({"connections": [
+        {"name": f"smsc{i + 1}", "host": "127.0.0.1", "port": port, "system_id": "smsgw",
+         "password": "secret", "window": window} for i in range(binds)]}))
+    return str(path)
+
+
 async def dispatch_phase(url: str, count: int, *, sim: SimProcess | None, sim_port: int | None,
-                         window: int, batch: int, sample: float, timeout: float
-                         ) -> dict[str, Any]:
+                         window: int, batch: int, sample: float, timeout: float,
+                         binds: int = 1, workdir: str = ".") -> dict[str, Any]:
     extra: dict[str, Any] = dict(window=window, claim_batch=batch, instance="bench-outbound")
     if sim_port is not None:
         extra.update(smsc_host="127.0.0.1", smsc_port=sim_port)
+    if binds > 1:
+        assert sim_port is not None
+        extra.update(connections_file=binds_file(workdir, binds, sim_port, window))
     gw = Gateway(Settings(**gateway_overrides(url, **extra)))
     start = time.perf_counter()
     cpu0, machine_cpu = cpu_seconds(), MachineCpu()
@@ -144,7 +159,8 @@ async def dispatch_phase(url: str, count: int, *, sim: SimProcess | None, sim_po
         SimDriver(gw.simulator)  # empties the handsets' inboxes as messages land: flat RSS
     sampler = Sampler(gw, sample)
     try:
-        await gw.client.wait_bound()
+        for client in gw.clients:
+            await client.wait_bound()
         waits: list[tuple[float, float]] = []
         probes: list[tuple[float, float, float]] = []  # (at, acknowledged s, answered s)
         probe_parts = probe_msgs = 0
@@ -170,7 +186,7 @@ async def dispatch_phase(url: str, count: int, *, sim: SimProcess | None, sim_po
                 break
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - start
-        sender = next(iter(gw.dispatcher.senders.values()))
+        throttled = sum(s.throttled for s in gw.dispatcher.senders.values())
         # Receipts: every message delivered (its receipt matched), or no progress for a while.
         assert gw.store is not None
         total = count + len(REPLY_AT) + probe_msgs
@@ -189,7 +205,7 @@ async def dispatch_phase(url: str, count: int, *, sim: SimProcess | None, sim_po
         return {"elapsed": elapsed, "rate": count / elapsed, "waits": waits,
                 "probes": probes, "expected_parts": count + len(REPLY_AT) + probe_parts,
                 "expected_msgs": total,
-                "throttled": sender.throttled, "submitted": await _submitted_ids(gw),
+                "throttled": throttled, "submitted": await _submitted_ids(gw),
                 "statuses": statuses, "receipts_matched": delivered,
                 "receipts_elapsed": receipts_elapsed,
                 "cpu_s": cpu_seconds() - cpu0,
@@ -252,14 +268,16 @@ async def run(args: argparse.Namespace) -> int:
             sim_port = await sim.start()
         where = "separate process" if sim else "same process"
         print(f"database {db_kind(url)}, simulator in {where}, throttle off, "
-              f"window {args.window}, claim batch {args.batch}", flush=True)
+              f"window {args.window}, claim batch {args.batch}, {args.binds} bind(s)",
+              flush=True)
         print(f"[1] enqueue {args.count:,} recipients (chunks of {args.chunk}) …", flush=True)
         enq = await enqueue_phase(url, args.count, args.chunk)
         print("[2] dispatch to the simulator, priority-1 replies during the drain …",
               flush=True)
         res = await dispatch_phase(url, args.count, sim=sim, sim_port=sim_port,
-                                   window=args.window,
-                                   batch=args.batch, sample=args.sample, timeout=args.timeout)
+                                   window=args.window, batch=args.batch,
+                                   sample=args.sample, timeout=args.timeout,
+                                   binds=args.binds, workdir=tmp.name)
     finally:
         if sim is not None:
             await sim.stop()
@@ -294,6 +312,7 @@ async def run(args: argparse.Namespace) -> int:
           f"{res['receipts_matched']}/{total}, statuses {res['statuses']}")
     write_json(args.json, {
         "benchmark": "outbound", "db": db_kind(url), "count": n, "window": args.window,
+        "binds": args.binds,
         "batch": args.batch, "sim_process": bool(sim), "enqueue_per_s": enq,
         "dispatch_per_s": res["rate"], "throttled": res["throttled"],
         "reply_waits_ms": {f"{at:.0%}": w * 1000 for at, w in res["waits"]},
@@ -314,7 +333,12 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=20_000,
                     help="broadcast size (default 20000; 1000000 for the target)")
     ap.add_argument("--chunk", type=int, default=1000, help="rows per enqueue transaction")
-    ap.add_argument("--window", type=int, default=50)
+    ap.add_argument("--window", type=int, default=50,
+                    help="our submit window per bind (the SMSC's own window, 10 deliver_sm "
+                         "in flight, bounds the receipts a bind takes at once)")
+    ap.add_argument("--binds", type=int, default=1,
+                    help="transceiver binds to the SMSC (several: a connections file of equal "
+                         "binds; needs --sim-process)")
     ap.add_argument("--batch", type=int, default=50, help="claim batch (SMSGW_CLAIM_BATCH)")
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--sim-process", action="store_true",
@@ -326,6 +350,8 @@ def main() -> None:
     ap.add_argument("--json", metavar="FILE", help="write a one-line JSON summary")
     ap.add_argument("--short", action="store_true", help="a tiny run (300 recipients)")
     args = ap.parse_args()
+    if args.binds < 1 or (args.binds > 1 and not args.sim_process):
+        ap.error("--binds must be at least 1, and more than 1 needs --sim-process")
     if args.short:
         args.count, args.chunk, args.sample = 300, 100, 1.0
         args.timeout = min(args.timeout, 20.0)

@@ -59,6 +59,7 @@ from gateway.ratelimit import TokenBucket
 from gateway.routing import ConnectionSpec, NoRouteEver, NoRouteNow, Routed, Router
 from gateway.smpp import status as st
 from gateway.smpp import text as smstext
+from gateway.smpp.address import INTERNATIONAL, ton_npi
 from gateway.smpp.codec import Pdu
 from gateway.smpp.connection import ConnectionClosed, ResponseTimeout
 from gateway.smpp.session import Pending
@@ -365,8 +366,14 @@ class ConnectionSender:
 
     async def _send_part(self, conn: Link, job: Job, part: int) -> None:
         row = job.row
+        source = row.source_addr or self.d.source_addr
+        src_ton, src_npi = ton_npi(source)
+        # dest_addr is canonical (E.164 digits): said so, not left for the SMSC to guess.
+        dst_ton, dst_npi = ton_npi(row.dest_addr, numeric=INTERNATIONAL)
         params = {
-            "source_addr": row.source_addr or self.d.source_addr,
+            "source_addr_ton": src_ton, "source_addr_npi": src_npi,
+            "source_addr": source,
+            "dest_addr_ton": dst_ton, "dest_addr_npi": dst_npi,
             "destination_addr": row.dest_addr,
             "esm_class": job.split.esm_class,
             "data_coding": job.split.data_coding,

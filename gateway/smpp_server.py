@@ -35,6 +35,7 @@ from gateway.mt_text import CEILING, MAX_PARTS_ENV, max_parts, mt_text
 from gateway.smpp import session as sm
 from gateway.smpp import status as st
 from gateway.smpp import text as smstext
+from gateway.smpp.address import INTERNATIONAL, ton_npi
 from gateway.smpp.codec import Pdu
 from gateway.smpp.connection import ConnectionClosed, Reply, ResponseTimeout, SmppConnection
 from gateway.smpp.listener import ConnectionGate, ListenerLimits, start_listener
@@ -388,6 +389,14 @@ def _source_allowed(source: str, allowed: str) -> bool:
     return not prefixes or any(source.startswith(p) for p in prefixes)
 
 
+def _addresses(*, phone: str, other: str) -> dict[str, Any]:
+    """A deliver_sm's addresses: from the (canonical) phone to the application's address."""
+    src_ton, src_npi = ton_npi(phone, numeric=INTERNATIONAL)
+    dst_ton, dst_npi = ton_npi(other)
+    return {"source_addr_ton": src_ton, "source_addr_npi": src_npi, "source_addr": phone,
+            "dest_addr_ton": dst_ton, "dest_addr_npi": dst_npi, "destination_addr": other}
+
+
 def _receipt_pdu(item: dict[str, Any]) -> dict[str, Any]:
     stat = _RECEIPT_STAT.get(item["status"], "UNKNOWN")
     delivered = 1 if stat == "DELIVRD" else 0
@@ -397,7 +406,7 @@ def _receipt_pdu(item: dict[str, Any]) -> dict[str, Any]:
         done_date=datetime.fromisoformat(item["done_at"]), stat=stat,
         err=int(item.get("error_code") or 0) % 1000, text=item.get("text", ""))
     return {
-        "source_addr": item["dest_addr"], "destination_addr": item["source_addr"],
+        **_addresses(phone=item["dest_addr"], other=item["source_addr"]),
         "esm_class": 0x04, "data_coding": 0,
         "short_message": smstext.encode_text(_gsm_safe(text), 0),
         "receipted_message_id": item["message_id"],
@@ -409,9 +418,8 @@ def _mo_pdu(item: dict[str, Any]) -> dict[str, Any]:
     text = item["text"]
     dc = smstext.choose_encoding(text)
     data = smstext.encode_text(text, dc)
-    params: dict[str, Any] = {"source_addr": item["source_addr"],
-                              "destination_addr": item["dest_addr"], "esm_class": 0,
-                              "data_coding": dc}
+    params: dict[str, Any] = {**_addresses(phone=item["source_addr"], other=item["dest_addr"]),
+                              "esm_class": 0, "data_coding": dc}
     if len(data) <= 254:
         params["short_message"] = data
     else:

@@ -50,6 +50,7 @@ from typing import Any
 
 from common.phones import canonical_or_none
 from gateway.smpp import status as st
+from gateway.smpp.address import INTERNATIONAL, NETWORK_SPECIFIC, ton_npi
 from gateway.smpp.codec import Pdu, encode
 from gateway.smpp.connection import (
     ConnectionClosed,
@@ -104,13 +105,10 @@ def _new_message_id(fmt: str) -> str:
 
 
 def _ton_npi(addr: str) -> tuple[int, int]:
-    """A plausible TON/NPI (SMPP 3.4 §5.2.5-6) for an address the simulator makes up."""
+    """A plausible TON/NPI for an address the simulator makes up: a short code is the
+    network's, a longer number international."""
     digits = addr.removeprefix("+")
-    if not digits.isdigit():
-        return 5, 0  # alphanumeric
-    if len(digits) <= 8:
-        return 3, 1  # short code: network specific, ISDN
-    return 1, 1  # international, ISDN
+    return ton_npi(addr, numeric=NETWORK_SPECIFIC if len(digits) <= 8 else INTERNATIONAL)
 
 
 class Throttle:
@@ -289,11 +287,13 @@ class Simulator:
 
     # -- public API for tests and the control API --------------------------------------------------
 
-    def handset(self, msisdn: str) -> Handset:
+    def handset(self, msisdn: str, *, international: bool = False) -> Handset:
         """The virtual handset of ``msisdn`` (created on first use). Every written form of a
         number (``+86 138-0000-0001``, ``13800000001``) is one handset, keyed by the one
-        canonical form (common.phones, SMSGW_DEFAULT_COUNTRY); other addresses as written."""
-        return self.handsets.get(canonical_or_none(msisdn) or msisdn)
+        canonical form (common.phones, SMSGW_DEFAULT_COUNTRY); other addresses as written.
+        ``international``: the PDU said so (TON 1), so the digits need one reading, not two."""
+        return self.handsets.get(canonical_or_none(msisdn, international=international)
+                                 or msisdn)
 
     async def inject_mo(self, source: str, dest: str | None, text: str, *,
                         data_coding: int | None = None,
@@ -579,7 +579,8 @@ class Simulator:
                  source, dest, dc, record.part, outcome, "yes" if wants_receipt else "no",
                  _preview(text))
         if outcome == "DELIVRD":
-            self.handset(dest).receive(source_addr=source, payload=body, data_coding=dc,
+            self.handset(dest, international=pdu.get("dest_addr_ton") == 1).receive(
+                source_addr=source, payload=body, data_coding=dc,
                                        message_id=message_id, concat=concat)
         if wants_receipt and dropped is None:
             self._queue_receipt(pdu, record)

@@ -100,6 +100,10 @@ async def test_submit_reaches_handset_and_receipt_comes_back(gw: Gateway) -> Non
         assert msg.text == "Your parcel is on its way"
         receipt = app.received[0]
         assert receipt.esm_class & 0x04
+        # From the phone (international, ISDN) to the app's own address (as it wrote it).
+        assert (receipt.source_addr.decode(), receipt.source_addr_ton,
+                receipt.source_addr_npi) == (PHONE, 1, 1)
+        assert (receipt.destination_addr.decode(), receipt.dest_addr_ton) == ("10690", 0)
         assert receipt.receipted_message_id.decode() == message_id
         parsed = parse_receipt(receipt.short_message.decode())
         assert parsed is not None and parsed.id == message_id and parsed.stat == "DELIVRD"
@@ -132,7 +136,7 @@ async def test_forwarded_mo_is_stored_until_the_app_binds(gw: Gateway) -> None:
         await asyncio.to_thread(app.read_until, lambda: app.received)
         mo = app.received[0]
         assert decode_text(mo.short_message, mo.data_coding) == "APP where is my order 42?"
-        assert mo.source_addr.decode() == PHONE
+        assert (mo.source_addr.decode(), mo.source_addr_ton, mo.source_addr_npi) == (PHONE, 1, 1)
         await asyncio.sleep(0.2)
         assert await gw.store.read(lambda c: upstream.pending_for(c, APP)) == []
     finally:
