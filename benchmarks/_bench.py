@@ -3,12 +3,17 @@ percentiles and the one-line JSON summary. Not a benchmark itself."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import atexit
 import json
+import logging
 import os
 import resource
+import shutil
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -17,8 +22,49 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from common import logs  # noqa: E402 (after the repo is on sys.path)
+
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def add_log_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"],
+                        help="the gateway's log level (default info, as `smsgw up` runs: one "
+                             "line per message event, a real cost); the lines go to a file, "
+                             "warnings also to the terminal")
+    parser.add_argument("--log-file", metavar="FILE",
+                        help="keep the gateway's log here (default: a temporary file)")
+
+
+def start_logging(args: argparse.Namespace) -> Path:
+    """Log as `smsgw up` does (common/logs.py), into --log-file or a temporary file. The
+    in-process simulator stands in for the SMSC: its own lines stay out (warnings only)."""
+    if args.log_file:
+        path = Path(args.log_file)
+    else:
+        directory = tempfile.mkdtemp(prefix="smsgw-bench-")
+        atexit.register(shutil.rmtree, directory, True)
+        path = Path(directory) / "gateway.log"
+    logs.configure(args.log_level, filename=path)
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter(logs.FORMAT))
+    logging.getLogger().addHandler(console)
+    logging.getLogger("smsgw.simulator").setLevel(logging.WARNING)
+    return path
+
+
+def log_lines(path: Path) -> int:
+    """Lines the gateway logged so far."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    try:
+        with path.open("rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
 
 
 def free_port() -> int:

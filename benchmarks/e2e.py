@@ -27,7 +27,6 @@ command → reply queued → submit_sm → submit_sm_resp → receipt.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import platform
 import sys
@@ -40,6 +39,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench import (  # noqa: I001  (sets sys.path for the repo)
+    add_log_flags,
+    log_lines,
+    start_logging,
     SimProcess,
     MachineCpu,
     cpu_budget_line,
@@ -232,6 +234,8 @@ async def run(args: argparse.Namespace) -> int:
         both_ms = gw_cpu / n * 1000
     print(cpu_line)
     print(cpu_budget_line(both_ms, busy, machine_cpu.cores, "MO"))
+    lines = log_lines(args.log_path)
+    print(f"gateway log: {lines:,} lines at {args.log_level} ({lines / max(n, 1):.1f} a MO)")
     print(f"reply codes: {res['reply_codes']}; SMSC: {res['sim']}")
     if stmts is not None:
         print(f"SQL statements per MO: {n_stmts / n:.1f} ({n_stmts} in all), by kind:")
@@ -249,6 +253,7 @@ async def run(args: argparse.Namespace) -> int:
         "cpu_ms_per_mo_sim": res["cpu_s"] / n * 1000 if args.sim_process else None,
         "sql_per_mo": n_stmts / n if stmts is not None else None,
         "busy_cores": busy, "cpu_ceiling_per_s": cpu_ceiling(both_ms, machine_cpu.cores),
+        "log_level": args.log_level, "log_lines": lines,
         "ok": ok, "machine": machine()})
     return 0 if ok else 1
 
@@ -279,11 +284,12 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="write a one-line JSON summary")
     parser.add_argument("--short", action="store_true",
                         help="a tiny run (60 MOs, 20 accounts) that takes seconds")
+    add_log_flags(parser)
     args = parser.parse_args()
     if args.short:
         args.count, args.accounts, args.settle = 60, 20, 0.5
         args.timeout = min(args.timeout, 30.0)
-    logging.basicConfig(level=logging.WARNING)
+    args.log_path = start_logging(args)
     sys.exit(eventloop.run(run(args)))
 
 

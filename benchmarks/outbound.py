@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import tempfile
 import time
@@ -47,13 +46,16 @@ import yaml
 from _bench import (  # first: puts the repo on sys.path
     MachineCpu,
     SimProcess,
+    add_log_flags,
     cpu_budget_line,
     cpu_ceiling,
     cpu_seconds,
     db_kind,
     gateway_overrides,
+    log_lines,
     queue_sample,
     rss_mb,
+    start_logging,
     write_json,
 )
 from e2e import machine
@@ -304,6 +306,8 @@ async def run(args: argparse.Namespace) -> int:
           + (f", simulator {sim_ms:.2f} ms" if sim_ms is not None else ""))
     both_ms = res["cpu_s"] / n * 1000 + (sim_ms or 0.0)
     print(cpu_budget_line(both_ms, res["busy_cores"], res["cores"], "message"))
+    lines = log_lines(args.log_path)
+    print(f"gateway log: {lines:,} lines at {args.log_level} ({lines / max(n, 1):.1f} a message)")
     parts = res["expected_parts"]
     ok = res["submitted"] == parts and res["receipts_matched"] == total
     print(f"check: OK — {total} messages ({parts} parts) submitted once, {total} receipts "
@@ -323,6 +327,7 @@ async def run(args: argparse.Namespace) -> int:
         "rss_mb_max": max(rss, default=0.0), "cpu_ms_per_msg": res["cpu_s"] / n * 1000,
         "cpu_ms_per_msg_sim": sim_ms, "busy_cores": res["busy_cores"],
         "cpu_ceiling_per_s": cpu_ceiling(both_ms, res["cores"]),
+        "log_level": args.log_level, "log_lines": lines,
         "ok": ok, "machine": machine()})
     return 0 if ok else 1
 
@@ -349,13 +354,14 @@ def main() -> None:
                     help="give up waiting for receipts after this many idle seconds")
     ap.add_argument("--json", metavar="FILE", help="write a one-line JSON summary")
     ap.add_argument("--short", action="store_true", help="a tiny run (300 recipients)")
+    add_log_flags(ap)
     args = ap.parse_args()
     if args.binds < 1 or (args.binds > 1 and not args.sim_process):
         ap.error("--binds must be at least 1, and more than 1 needs --sim-process")
     if args.short:
         args.count, args.chunk, args.sample = 300, 100, 1.0
         args.timeout = min(args.timeout, 20.0)
-    logging.basicConfig(level=logging.WARNING)
+    args.log_path = start_logging(args)
     sys.exit(eventloop.run(run(args)))  # uvloop when installed, as `smsgw up`
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import tempfile
 import time
@@ -32,12 +31,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench import (  # first: puts the repo on sys.path
+    add_log_flags,
     cpu_seconds,
     db_kind,
     fmt_latency,
+    log_lines,
     queue_sample,
     rss_mb,
     slope,
+    start_logging,
     write_json,
 )
 from e2e import Harness, check, machine
@@ -107,6 +109,8 @@ async def run(args: argparse.Namespace) -> int:
     mo_s = (res["replies"] - res["extra"]) / res["elapsed_s"] if res["elapsed_s"] else 0.0
     print(f"throughput {mo_s:,.0f} MO/s (target {args.rate:g}/s); MO→reply latency: "
           f"{fmt_latency(res['latency'])}")
+    lines = log_lines(args.log_path)
+    print(f"gateway log: {lines:,} lines at {args.log_level} ({lines / max(n, 1):.1f} a MO)")
     print(verdict)
     write_json(args.json, {
         "benchmark": "soak", "db": db_kind(url), "rate_target": args.rate,
@@ -114,7 +118,8 @@ async def run(args: argparse.Namespace) -> int:
         "replies": res["replies"] - res["extra"], "missing": res["missing"],
         "extra": res["extra"], "latency": res["latency"], "samples": len(samples),
         "rss_mb_max": max(s["rss_mb"] for s in samples), "trends": trends, "flat": flat,
-        "db_expected": res["expect_db"], "db_found": db, "ok": ok, "machine": machine()})
+        "db_expected": res["expect_db"], "db_found": db, "ok": ok,
+        "log_level": args.log_level, "log_lines": lines, "machine": machine()})
     return 0 if ok else 1
 
 
@@ -139,11 +144,12 @@ def main() -> None:
     ap.add_argument("--json", metavar="FILE", help="write a one-line JSON summary")
     ap.add_argument("--short", action="store_true",
                     help="a tiny soak (6 s at 20 MO/s, a sample a second)")
+    add_log_flags(ap)
     args = ap.parse_args()
     if args.short:
         args.rate, args.duration, args.sample = 20.0, 6.0, 1.0
         args.accounts, args.settle, args.timeout = 20, 0.5, min(args.timeout, 30.0)
-    logging.basicConfig(level=logging.WARNING)
+    args.log_path = start_logging(args)
     sys.exit(eventloop.run(run(args)))  # uvloop when installed, as `smsgw up`
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import tempfile
 import time
@@ -35,11 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench import (  # first: puts the repo on sys.path
     SimProcess,
+    add_log_flags,
     cpu_seconds,
     db_kind,
     fmt_latency,
     gateway_overrides,
+    log_lines,
     percentiles,
+    start_logging,
     write_json,
 )
 from e2e import machine
@@ -178,6 +180,8 @@ async def run(args: argparse.Namespace) -> int:
           f"submit to receipt")
     print(f"CPU per message: gateway{' + simulator' if not sim else ''} "
           f"{gw_cpu / n * 1000:.2f} ms; SMSC accepted {smsc['submits']['accepted']} submit_sm")
+    lines = log_lines(args.log_path)
+    print(f"gateway log: {lines:,} lines at {args.log_level} ({lines / max(n, 1):.1f} a message)")
     print(f"check: OK — {n} accepted, {matched} receipts, none doubled" if ok
           else f"check: FAILED — {'; '.join(problems)}")
     write_json(args.json, {
@@ -187,7 +191,8 @@ async def run(args: argparse.Namespace) -> int:
         "receipts_matched": matched, "receipts_doubled": doubled,
         "receipts_unknown": strangers, "end_to_end_per_s": e2e_rate,
         "cpu_ms_per_msg_gateway": gw_cpu / n * 1000,
-        "smsc_submits_accepted": smsc["submits"]["accepted"], "ok": ok, "machine": machine()})
+        "smsc_submits_accepted": smsc["submits"]["accepted"], "ok": ok,
+        "log_level": args.log_level, "log_lines": lines, "machine": machine()})
     return 0 if ok else 1
 
 
@@ -208,10 +213,11 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=1.0)
     ap.add_argument("--json", metavar="FILE", help="write a one-line JSON summary")
     ap.add_argument("--short", action="store_true", help="a tiny run (200 messages)")
+    add_log_flags(ap)
     args = ap.parse_args()
     if args.short:
         args.count, args.settle, args.timeout = 200, 0.5, min(args.timeout, 20.0)
-    logging.basicConfig(level=logging.WARNING)
+    args.log_path = start_logging(args)
     sys.exit(eventloop.run(run(args)))  # uvloop when installed, as `smsgw up`
 
 

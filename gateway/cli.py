@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from common import logs
 from gateway import api_keys_cli, eventloop, users_cli
 from gateway.config import Settings
 from gateway.phone import add_phone_parser, phone_main
@@ -37,16 +38,6 @@ queue), unbinds and exits; nothing queued is lost and nothing is left 'sending'.
 INSECURE_DEV_WARNING = (
     "INSECURE DEV MODE (--insecure-dev / SMSGW_INSECURE_DEV): the admin API on %s:%s serves "
     "every request WITHOUT a key, as admin. Local development only; never expose it.")
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    logging.getLogger("smpplib").setLevel(logging.ERROR)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # One line per HTTP request would drown the phone's screen and the gateway's own events.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         return simulator_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.log_level)
+    logs.configure(args.log_level)
     if args.command == "up":
         return eventloop.run(_up(_settings(args)), use_uvloop=False if args.no_uvloop else None)
     if args.command == "send":

@@ -10,6 +10,7 @@ import signal
 import sys
 from typing import Any
 
+from common import logs
 from common.phones import default_country
 from gateway import eventloop
 from simulator.config import (
@@ -229,8 +230,7 @@ async def run(config: SimulatorConfig, stop: asyncio.Event | None = None) -> Non
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(args.log_level, fmt="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         config = config_from_args(args)
         default_country()  # a bad SMSGW_DEFAULT_COUNTRY stops here, not at the first MO
