@@ -27,10 +27,14 @@ command → reply queued → submit_sm → submit_sm_resp → receipt.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import os
 import platform
+import signal
 import sys
 import tempfile
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench import (  # noqa: I001  (sets sys.path for the repo)
+    REPO,
     add_log_flags,
     log_lines,
     start_logging,
@@ -109,10 +114,13 @@ class Harness:
     """The gateway plus the handsets' driver, in one process or two."""
 
     def __init__(self, url: str, *, sim_process: bool, window: int, accounts: int,
-                 seed_accounts: bool, count_statements: bool = False,
-                 **settings: Any) -> None:
+                 seed_accounts: bool, count_statements: bool = False, instances: int = 1,
+                 log_dir: str | None = None, **settings: Any) -> None:
         self.url = url
         self.sim_process = sim_process
+        self.instances = instances  # PostgreSQL: more gateway processes, one bind each
+        self.log_dir = log_dir
+        self.others: list[asyncio.subprocess.Process] = []
         self.window = window
         self.accounts = accounts
         self.seed_accounts = seed_accounts
@@ -134,9 +142,41 @@ class Harness:
             assert self.gw.store is not None
             await self.gw.store.write(lambda c: mix.seed(c, accounts=self.accounts, now=now))
         await self.gw.client.wait_bound()
+        if self.instances > 1:
+            await self._start_others(extra)
         if self.statements is not None:
             assert self.gw.store is not None
             self.statements.attach(self.gw.store.engine)
+
+    async def _start_others(self, extra: dict[str, Any]) -> None:
+        """Instances 2..N as `smsgw up` processes (as deployed), each with its own bind to
+        the SMSC; the simulator hands MOs and receipts to the binds in turn."""
+        assert self.sim is not None
+        env = dict(os.environ, DATABASE_URL=self.url, SMSGW_WINDOW=str(self.window),
+                   SMSGW_POLL_INTERVAL="0.05", SMSGW_RATE_LIMIT_MESSAGES="1000000",
+                   SMSGW_RATE_LIMIT_SECONDS="1", SMSGW_SMPP_SERVER_PORT="0",
+                   SMSGW_LOG_LEVEL=logging.getLevelName(logging.getLogger().level))
+        for i in range(2, self.instances + 1):
+            log = Path(self.log_dir or ".") / f"gateway-{i}.log"
+            self.others.append(await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway.cli", "up", "--smsc-host", "127.0.0.1",
+                "--smsc-port", str(extra["smsc_port"]), "--api-port", "0",
+                cwd=str(REPO), env={**env, "SMSGW_INSTANCE": f"bench-{i}"},
+                stdout=log.open("wb"), stderr=asyncio.subprocess.STDOUT))
+        deadline = time.monotonic() + 60
+        while (await self.sim.call("stats"))["sim"]["binds"]["current"] < self.instances:
+            for proc in self.others:
+                if proc.returncode is not None:
+                    raise RuntimeError(f"an extra gateway exited (rc={proc.returncode}); "
+                                       f"see its log in {self.log_dir}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the extra gateways did not bind within 60 s")
+            await asyncio.sleep(0.2)
+
+    def cpu_seconds(self) -> float:
+        """CPU of every gateway process (this one and the extra instances)."""
+        return cpu_seconds() + sum(cpu_seconds(p.pid) for p in self.others
+                                   if p.returncode is None)
 
     async def drive(self, **run: Any) -> dict[str, Any]:
         if self.sim is not None:
@@ -150,6 +190,14 @@ class Harness:
 
     async def stop(self) -> None:
         try:
+            for proc in self.others:
+                if proc.returncode is None:
+                    proc.send_signal(signal.SIGTERM)
+            for proc in self.others:
+                try:
+                    await asyncio.wait_for(proc.wait(), 30)
+                except TimeoutError:
+                    proc.kill()
             if hasattr(self, "gw"):
                 await self.gw.stop()
         finally:
@@ -194,18 +242,19 @@ async def run(args: argparse.Namespace) -> int:
     url = args.database_url or f"sqlite:///{tmp.name}/bench.db"
     mode = "mix" if args.mix else "help"
     h = Harness(url, sim_process=args.sim_process, window=args.window,
-                accounts=args.accounts, seed_accounts=args.mix,
+                accounts=args.accounts, seed_accounts=args.mix, instances=args.instances,
+                log_dir=tmp.name,
                 count_statements=args.count_statements)
     where = "separate process" if args.sim_process else "same process"
     print(f"sending {args.count} MOs ({mode}) at {args.rate or 'max'}/s over {db_kind(url)}, "
-          f"simulator in {where} …", flush=True)
+          f"simulator in {where}, {args.instances} gateway instance(s) …", flush=True)
     try:
         await h.start()
-        cpu0, machine_cpu = cpu_seconds(), MachineCpu()
+        cpu0, machine_cpu = h.cpu_seconds(), MachineCpu()
         res = await h.drive(mode=mode, count=args.count, rate=args.rate,
                             pin_share=args.pin_share, accounts=args.accounts, seed=args.seed,
                             settle=args.settle, timeout=args.timeout, progress=True)
-        gw_cpu, busy_s = cpu_seconds() - cpu0, machine_cpu.busy_seconds()
+        gw_cpu, busy_s = h.cpu_seconds() - cpu0, machine_cpu.busy_seconds()
         stmts = None
         if h.statements is not None:  # before the DB check's own queries
             stmts = dict(h.statements.by_kind)
@@ -246,6 +295,7 @@ async def run(args: argparse.Namespace) -> int:
         "benchmark": "e2e", "db": db_kind(url), "mode": mode, "count": n,
         "rate_target": args.rate, "pin_share": args.pin_share if args.mix else 0.0,
         "sim_process": args.sim_process, "window": args.window, "mo_per_s": mo_s,
+        "instances": args.instances,
         "elapsed_s": elapsed, "latency": res["latency"], "replies": replies,
         "missing": res["missing"], "extra": res["extra"], "reply_codes": res["reply_codes"],
         "kinds": res["kinds"], "db_expected": res["expect_db"], "db_found": db,
@@ -279,6 +329,10 @@ def main() -> None:
                         help="give up after this many seconds without a new reply")
     parser.add_argument("--settle", type=float, default=2.0,
                         help="seconds to wait after the last reply for doubles (default 2)")
+    parser.add_argument("--instances", type=int, default=1,
+                        help="PostgreSQL: gateway processes sharing the database, each with "
+                             "its own bind (the extra ones run `smsgw up`; CPU counts them "
+                             "all; needs --sim-process and --database-url postgresql://…)")
     parser.add_argument("--count-statements", action="store_true",
                         help="count the SQL statements the gateway runs per MO")
     parser.add_argument("--json", metavar="FILE", help="write a one-line JSON summary")
@@ -286,6 +340,10 @@ def main() -> None:
                         help="a tiny run (60 MOs, 20 accounts) that takes seconds")
     add_log_flags(parser)
     args = parser.parse_args()
+    if args.instances < 1 or (args.instances > 1 and not (
+            args.sim_process and (args.database_url or "").startswith("postgresql"))):
+        parser.error("--instances above 1 needs --sim-process and a PostgreSQL --database-url "
+                     "(SQLite has one writer process by design)")
     if args.short:
         args.count, args.accounts, args.settle = 60, 20, 0.5
         args.timeout = min(args.timeout, 30.0)

@@ -53,6 +53,15 @@ def test_e2e_mix_with_the_simulator_in_its_own_process(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.postgres
+def test_e2e_with_two_gateway_processes_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    s = run_short(tmp_path, "e2e", "--mix", "--sim-process", "--instances", "2",
+                  "--database-url", pg_url)
+    assert s["instances"] == 2 and s["replies"] == s["count"] == 60
+    assert s["missing"] == s["extra"] == 0 and s["db_found"] == s["db_expected"]
+
+
+@pytest.mark.timeout(120)
 def test_outbound(tmp_path: Path) -> None:
     s = run_short(tmp_path, "outbound")
     # 300 broadcast + 5 priority-1 replies + the answers to 5 MOs sent during the drain.
