@@ -262,6 +262,9 @@ async def run(args: argparse.Namespace) -> int:
         db = await h.db_counts() if args.mix else None
     finally:
         await h.stop()
+        # With --instances, the extra gateways' lines count too (a log file each, here).
+        lines_others = sum(log_lines(Path(tmp.name) / f"gateway-{i}.log")
+                           for i in range(2, args.instances + 1))
         tmp.cleanup()
     ok, verdict = check(res, db)
     n, elapsed = args.count, res["elapsed_s"]
@@ -283,7 +286,7 @@ async def run(args: argparse.Namespace) -> int:
         both_ms = gw_cpu / n * 1000
     print(cpu_line)
     print(cpu_budget_line(both_ms, busy, machine_cpu.cores, "MO"))
-    lines = log_lines(args.log_path)
+    lines = log_lines(args.log_path) + lines_others
     print(f"gateway log: {lines:,} lines at {args.log_level} ({lines / max(n, 1):.1f} a MO)")
     print(f"reply codes: {res['reply_codes']}; SMSC: {res['sim']}")
     if stmts is not None:

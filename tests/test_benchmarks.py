@@ -59,6 +59,7 @@ def test_e2e_with_two_gateway_processes_on_postgresql(tmp_path: Path, pg_url: st
                   "--database-url", pg_url)
     assert s["instances"] == 2 and s["replies"] == s["count"] == 60
     assert s["missing"] == s["extra"] == 0 and s["db_found"] == s["db_expected"]
+    assert s["log_lines"] >= 2 * s["count"]  # both gateways' lines, wherever each MO went
 
 
 @pytest.mark.timeout(120)
