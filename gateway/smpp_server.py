@@ -209,12 +209,10 @@ class UpstreamServer:
                 schedule_at=schedule_at, expires_at=expires_at, now=now)
 
         def enqueue(c: Any) -> int:
-            mt_id = outbound.enqueue_mt(
+            return outbound.enqueue_mt(
                 c, dest_addr=dest, text=text, priority=priority, now=now,
                 source_addr=source or None, schedule_at=schedule_at, expires_at=expires_at,
-                registered_delivery=wants_receipt)
-            upstream.mark_submitted_by(c, mt_id, system_id)
-            return mt_id
+                registered_delivery=wants_receipt, upstream=system_id)
 
         mt_id = await self.store.write(enqueue, urgent=True)
         log.info("mt=%d queued from upstream=%s to=%s priority=%d", mt_id, system_id, dest,
@@ -352,8 +350,7 @@ class UpstreamServer:
         done = [item for item, ok in zip(items, results, strict=True) if ok]
         if done:
             now = _now()
-            await self.store.write(
-                lambda c: [upstream.mark_delivered(c, item, now=now) for item in done])
+            await self.store.write(lambda c: upstream.mark_delivered(c, done, now=now))
             for item in done:
                 log.info("upstream=%s %s %d delivered", conn.info.get("system_id"),
                          item["kind"], item["id"])

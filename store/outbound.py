@@ -35,7 +35,7 @@ CancelResult = Literal["cancelled", "not_found", "too_late"]
 # Compiled once, run on the cursor (store/fastsql.py): a reply per MO is queued on the hot path.
 _ENQUEUE = FastStatement(msg.insert().returning(msg.c.id), keys=(
     "priority", "source_addr", "dest_addr", "text", "status", "schedule_at", "expires_at",
-    "created_at", "updated_at", "in_reply_to", "registered_delivery"))
+    "created_at", "updated_at", "in_reply_to", "registered_delivery", "upstream"))
 
 
 def enqueue_mt(
@@ -50,7 +50,10 @@ def enqueue_mt(
     expires_at: datetime | None = None,
     in_reply_to: int | None = None,
     registered_delivery: bool = True,
+    upstream: str | None = None,
 ) -> int:
+    """Queue one MT; ``upstream``: the SMPP-server application that submitted it (its
+    receipts go back to it, store/upstream.py)."""
     if not 0 <= priority <= 3:
         raise ValueError(f"priority must be 0..3, got {priority}")
     new_id: int = _ENQUEUE.scalar(conn, {
@@ -58,6 +61,7 @@ def enqueue_mt(
         "text": text, "status": "queued", "schedule_at": schedule_at,
         "expires_at": expires_at, "created_at": now, "updated_at": now,
         "in_reply_to": in_reply_to, "registered_delivery": registered_delivery,
+        "upstream": upstream,
     })
     record_event(conn, "out", new_id, "queued", now=now)
     return new_id

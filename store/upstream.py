@@ -9,6 +9,7 @@ to it (`forwards`).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,11 +38,6 @@ def create_account(conn: Connection, *, system_id: str, password_hash: str, now:
 def account(conn: Connection, system_id: str) -> Row | None:
     return conn.execute(sa.select(upstream_accounts).where(
         upstream_accounts.c.system_id == system_id)).one_or_none()
-
-
-def mark_submitted_by(conn: Connection, message_id: int, system_id: str) -> None:
-    conn.execute(sa.update(outbound_messages).where(outbound_messages.c.id == message_id)
-                 .values(upstream=system_id))
 
 
 def owe_receipt(conn: Connection, message_id: int, *, now: datetime) -> int | None:
@@ -131,38 +127,51 @@ def owe_part_receipt(conn: Connection, *, system_id: str, receipt_for: str, stat
         "attempts": 0}))
 
 
+# The forwarding loop runs these on every wake-up (store/fastsql.py: compiled once).
+_PENDING_RECEIPTS = FastStatement(
+    sa.select(outbox.c.id, outbox.c.payload, outbox.c.created_at)
+    .where(outbox.c.system_id == sa.bindparam("b_system_id"), outbox.c.delivered_at.is_(None))
+    .order_by(outbox.c.id).limit(sa.bindparam("b_limit", type_=sa.Integer)))
+_PENDING_MOS = FastStatement(
+    sa.select(forwards.c.id, forwards.c.created_at, inbound_messages.c.source_addr,
+              inbound_messages.c.dest_addr, inbound_messages.c.text)
+    .join(inbound_messages, inbound_messages.c.id == forwards.c.mo_id)
+    .where(forwards.c.target == sa.bindparam("b_system_id"), forwards.c.status == "pending")
+    .order_by(forwards.c.id).limit(sa.bindparam("b_limit", type_=sa.Integer)))
+_RECEIPT_DELIVERED = FastStatement(
+    sa.update(outbox).where(outbox.c.id == sa.bindparam("b_id"))
+    .values(delivered_at=sa.bindparam("b_now", type_=outbox.c.delivered_at.type),
+            attempts=outbox.c.attempts + 1))
+_MO_DELIVERED = FastStatement(
+    sa.update(forwards).where(forwards.c.id == sa.bindparam("b_id"))
+    .values(status="delivered",
+            delivered_at=sa.bindparam("b_now", type_=forwards.c.delivered_at.type)))
+_RECEIPT_TARGETS = FastStatement(
+    sa.select(outbox.c.system_id).where(outbox.c.delivered_at.is_(None)).distinct())
+_MO_TARGETS = FastStatement(
+    sa.select(forwards.c.target).where(forwards.c.status == "pending").distinct())
+
+
 def pending_for(conn: Connection, system_id: str, limit: int = 100) -> list[dict[str, Any]]:
     """What waits for this application, oldest first: receipts and forwarded MOs."""
-    receipts = conn.execute(
-        sa.select(outbox.c.id, outbox.c.payload, outbox.c.created_at)
-        .where(outbox.c.system_id == system_id, outbox.c.delivered_at.is_(None))
-        .order_by(outbox.c.id).limit(limit)).all()
-    mos = conn.execute(
-        sa.select(forwards.c.id, forwards.c.created_at, inbound_messages.c.source_addr,
-                  inbound_messages.c.dest_addr, inbound_messages.c.text)
-        .join(inbound_messages, inbound_messages.c.id == forwards.c.mo_id)
-        .where(forwards.c.target == system_id, forwards.c.status == "pending")
-        .order_by(forwards.c.id).limit(limit)).all()
+    params = {"b_system_id": system_id, "b_limit": limit}
     items = [{"kind": "receipt", "id": r.id, "at": r.created_at, **json.loads(r.payload)}
-             for r in receipts]
+             for r in _PENDING_RECEIPTS.all(conn, params)]
     items += [{"kind": "mo", "id": m.id, "at": m.created_at, "source_addr": m.source_addr,
-               "dest_addr": m.dest_addr, "text": m.text} for m in mos]
+               "dest_addr": m.dest_addr, "text": m.text} for m in _PENDING_MOS.all(conn, params)]
     items.sort(key=lambda item: (item["at"], item["kind"], item["id"]))
     return items[:limit]
 
 
-def mark_delivered(conn: Connection, item: dict[str, Any], *, now: datetime) -> None:
-    if item["kind"] == "receipt":
-        conn.execute(sa.update(outbox).where(outbox.c.id == item["id"])
-                     .values(delivered_at=now, attempts=outbox.c.attempts + 1))
-    else:
-        conn.execute(sa.update(forwards).where(forwards.c.id == item["id"])
-                     .values(status="delivered", delivered_at=now))
+def mark_delivered(conn: Connection, items: Sequence[dict[str, Any]], *,
+                   now: datetime) -> None:
+    """Receipts and forwarded MOs the application accepted: one executemany per kind."""
+    for stmt, kind in ((_RECEIPT_DELIVERED, "receipt"), (_MO_DELIVERED, "mo")):
+        done = [{"b_id": item["id"], "b_now": now} for item in items if item["kind"] == kind]
+        if done:
+            stmt.many(conn, done)
 
 
 def targets_with_pending(conn: Connection) -> set[str]:
-    rows = conn.execute(sa.select(outbox.c.system_id).where(outbox.c.delivered_at.is_(None))
-                        .distinct()).scalars().all()
-    rows += conn.execute(sa.select(forwards.c.target).where(forwards.c.status == "pending")
-                         .distinct()).scalars().all()
-    return set(rows)
+    return ({r[0] for r in _RECEIPT_TARGETS.all(conn)}
+            | {r[0] for r in _MO_TARGETS.all(conn)})

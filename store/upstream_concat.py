@@ -113,8 +113,7 @@ def _join(conn: Connection, group_id: int, *, now: datetime, join_text: JoinText
         conn, dest_addr=group.dest_addr, text=text, priority=group.priority, now=now,
         source_addr=group.source_addr or None, schedule_at=group.schedule_at,
         expires_at=group.expires_at,
-        registered_delivery=any(r.registered_delivery for r in rows))
-    upstream.mark_submitted_by(conn, mt_id, group.system_id)
+        registered_delivery=any(r.registered_delivery for r in rows), upstream=group.system_id)
     conn.execute(sa.update(groups).where(groups.c.id == group_id).values(
         status="joined", open_key=None, message_id=mt_id, closed_at=now))
     return mt_id
