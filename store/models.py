@@ -91,6 +91,11 @@ PRIORITY_TRANSACTIONAL = 2
 PRIORITY_BULK = 3
 
 
+# SQLAlchemy's SQLite DATETIME storage format (sqlalchemy.dialects.sqlite.DATETIME), which its
+# result processor parses back.
+_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out, whatever the backend stores.
 
@@ -111,6 +116,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """On SQLite, the check above and the text SQLAlchemy's SQLite DATETIME would store,
+        in one step: a datetime is bound several times per message, and the two layers
+        (this decorator, then the dialect's dict-based formatting) cost three times as much."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            offset = value.utcoffset()
+            if offset is None:
+                raise ValueError(f"naive datetime {value!r}: pass an aware UTC datetime")
+            if offset:
+                value = value.astimezone(UTC)
+            return _SQLITE_DATETIME % (value.year, value.month, value.day, value.hour,
+                                       value.minute, value.second, value.microsecond)
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -159,8 +159,7 @@ class GroupCommitWriter:
                         conn = self._process(conn, batch)
                     except Exception as exc:  # a bug here must not strand the callers
                         log.exception("store writer: batch processing failed")
-                        for op in batch:
-                            _resolve(op, _Outcome(False, error=exc))
+                        _resolve_all([(op, _Outcome(False, error=exc)) for op in batch])
                         conn = _discard(conn)
         finally:
             _discard(conn)
@@ -177,8 +176,8 @@ class GroupCommitWriter:
             if error is None:
                 self.batches_committed += 1
                 self.ops_committed += len(pending)
-                for op, value in zip(pending, results, strict=True):
-                    _resolve(op, _Outcome(True, value))
+                _resolve_all([(op, _Outcome(True, value))
+                              for op, value in zip(pending, results, strict=True)])
                 return conn
             self.batch_retries += 1
             if is_unavailable(error):
@@ -192,9 +191,9 @@ class GroupCommitWriter:
                 # next batch tries again (the writer itself never stops).
                 log.warning("store writer: database unavailable, %d write(s) refused: %s",
                             len(pending), error)
-                for op in pending:
-                    self.ops_failed += 1
-                    _resolve(op, _Outcome(False, error=_chain(unavailable(error), error)))
+                self.ops_failed += len(pending)
+                _resolve_all([(op, _Outcome(False, error=_chain(unavailable(error), error)))
+                              for op in pending])
                 return conn
             if failed_at is None or len(pending) == 1:
                 # The commit itself failed (or a lone op): no op to blame, so give each op its
@@ -268,17 +267,29 @@ def _discard(conn: Connection | None) -> None:
 
 
 def _resolve(op: _Op, outcome: _Outcome) -> None:
-    def deliver() -> None:
+    _resolve_all([(op, outcome)])
+
+
+def _resolve_all(results: Sequence[tuple[_Op, _Outcome]]) -> None:
+    """Tell a batch's callers, one hand-off per event loop (not one per op: each wakes the
+    loop through its self-pipe, a system call and a GIL hand-over per op)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Op, _Outcome]]] = {}
+    for op, outcome in results:
+        by_loop.setdefault(op.loop, []).append((op, outcome))
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_deliver, items)
+        except RuntimeError:
+            # The callers' loop is closed; there is no one left to tell.
+            log.debug("store writer: %d result(s) for a closed event loop dropped", len(items))
+
+
+def _deliver(items: list[tuple[_Op, _Outcome]]) -> None:
+    for op, outcome in items:
         if op.future.done():  # caller was cancelled
-            return
+            continue
         if outcome.ok:
             op.future.set_result(outcome.value)
         else:
             assert outcome.error is not None
             op.future.set_exception(outcome.error)
-
-    try:
-        op.loop.call_soon_threadsafe(deliver)
-    except RuntimeError:
-        # The caller's loop is closed; there is no one left to tell.
-        log.debug("store writer: result for a closed event loop dropped")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -122,3 +122,39 @@ async def test_a_missing_or_refused_value_is_an_error(store: Store) -> None:
     row = await store.write(lambda c: c.execute(sa.select(mo.c.text, mo.c.status).where(
         mo.c.dedup_key == "d1")).one())
     assert tuple(row) == ("t", "received")
+
+
+async def test_datetimes_bind_as_before_and_naive_ones_are_refused(store: Store) -> None:
+    """UTCDateTime's fused SQLite binder stores exactly what the decorator + SQLite DATETIME
+    chain stored (the text older rows hold, which the result side parses), converts other
+    offsets to UTC, and still refuses naive datetimes, through Core and fast statements."""
+    plus8 = timezone(timedelta(hours=8))
+    cases = [datetime(2026, 12, 1, 3, 4, 5, 123456, tzinfo=UTC),
+             datetime(2026, 12, 1, 0, 0, 0, tzinfo=UTC),  # microsecond 0 still written
+             datetime(2026, 12, 1, 11, 4, 5, 7, tzinfo=plus8)]
+
+    def work(conn: sa.Connection) -> list:
+        out = []
+        for i, when in enumerate(cases):
+            _FAST_INSERT.scalar(conn, {"key": f"dt{i}", "src": f"dt{i}", "raw": b"", "at": when})
+            stored = conn.execute(sa.select(mo.c.received_at).where(
+                mo.c.source_addr == f"dt{i}")).scalar_one()
+            raw = None
+            if conn.dialect.name == "sqlite":  # the text on disk, as the chain wrote it
+                raw = conn.exec_driver_sql(
+                    "SELECT received_at FROM inbound_messages WHERE source_addr = ?",
+                    (f"dt{i}",)).scalar_one()
+            out.append((stored, raw))
+        return out
+
+    rows = await store.write(work)
+    for when, (stored, raw) in zip(cases, rows, strict=True):
+        assert stored == when and stored.utcoffset() == timedelta(0)
+        if raw is not None:
+            assert raw == when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        await store.write(lambda c: _FAST_INSERT.scalar(
+            c, {"key": "naive", "src": "n", "raw": b"", "at": datetime(2026, 12, 1)}))
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        await store.write(lambda c: c.execute(sa.update(mo).values(
+            received_at=datetime(2026, 12, 1))))
