@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.engine import Connection
+
+from store.domain import accounts
+
+_UNREAD: Any = object()
 
 
 @dataclass(slots=True)
@@ -31,6 +36,16 @@ class Context:
     number: str | None = None
     number_commands: frozenset[str] | None = None  # built-ins enabled there; None: all
     number_lang: str | None = None  # its language for a text not understood
+    # The sender's active account as read at the start of handling (see `sender`).
+    _sender: Any = _UNREAD
+
+    def sender(self) -> Any:
+        """The sender's active account row (None: not registered), read once per message:
+        the rules, the role check and HELP all need it before any handler changes it.
+        Handlers that change the account read it afresh."""
+        if self._sender is _UNREAD:
+            self._sender = accounts.by_phone(self.conn, self.phone)
+        return self._sender
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,11 +24,11 @@ from commands.parsed import Parsed, ParseError
 from commands.rules import (
     Rule,
     RuleSet,
+    account_profile,
     apply_tag,
     record_forward,
     record_webhook,
     rule_reply,
-    sender_profile,
 )
 from commands.secrets import mask
 
@@ -75,7 +75,7 @@ def prepare(text: str, today: date) -> Prepared:
 
 
 def process(ctx: Context, prepared: Prepared, rules: RuleSet) -> Outcome:
-    role, groups = sender_profile(ctx.conn, ctx.phone)
+    role, groups = account_profile(ctx.conn, ctx.sender())
     rule = rules.match(text_normalised=prepared.normalised, keyword=prepared.keyword,
                        role=role, groups=groups, local_time=local_time(ctx.now),
                        number=ctx.number)

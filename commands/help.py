@@ -25,7 +25,6 @@ from commands.parsed import Parsed
 from commands.registry import REGISTRY, CommandSpec, Registry
 from commands.roles import Roles, load_roles
 from commands.templates import LANGS, render
-from store.domain import accounts
 
 _GSM_EXTENSION = frozenset("^{}\\[~]|")
 
@@ -47,7 +46,7 @@ def fits_one_sms(text: str) -> bool:
 def usable_commands(ctx: Context, roles: Roles | None = None) -> tuple[frozenset[str], bool]:
     """(the command codes the sender may use, whether it is registered)."""
     roles = roles or load_roles()
-    sender = accounts.by_phone(ctx.conn, ctx.phone)
+    sender = ctx.sender()
     if sender is None:
         return frozenset(roles.public), False
     role = roles.roles.get(sender.role)

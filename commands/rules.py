@@ -54,14 +54,14 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import yaml
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from commands.normalize import is_cjk
+from store.domain import accounts as account_store
 from store.fastsql import FastStatement
 from store.models import (
     ROLES,
     RULE_ACTIONS,
-    accounts,
     forwards,
     group_members,
     groups,
@@ -645,9 +645,7 @@ def record_webhook(conn: Connection, mo_id: int, subscription: str, *, phone: st
     return webhooks.owe_mo(conn, mo_id, subscription, phone=phone, text=text, now=now)
 
 
-# Run for every MO (store/fastsql.py: compiled once, executed on the cursor).
-_PROFILE = FastStatement(sa.select(accounts.c.id, accounts.c.role).where(
-    accounts.c.phone == sa.bindparam("b_phone"), accounts.c.active.is_(True)).limit(1))
+# Run for every MO from a registered sender (store/fastsql.py: compiled once).
 _GROUP_NAMES = FastStatement(
     sa.select(groups.c.name)
     .select_from(group_members.join(groups, group_members.c.group_id == groups.c.id))
@@ -656,8 +654,12 @@ _GROUP_NAMES = FastStatement(
 
 def sender_profile(conn: Connection, phone: str) -> tuple[str | None, frozenset[str]]:
     """The sender's role and group names (``(None, frozenset())`` for unknown numbers)."""
-    row = _PROFILE.one_or_none(conn, {"b_phone": phone})
-    if row is None:
+    return account_profile(conn, account_store.by_phone(conn, phone))
+
+
+def account_profile(conn: Connection, account: Row | None) -> tuple[str | None, frozenset[str]]:
+    """An active account's role and group names (``(None, frozenset())`` for None)."""
+    if account is None:
         return None, frozenset()
-    names = _GROUP_NAMES.all(conn, {"b_account": row.id})
-    return row.role, frozenset(r.name for r in names)
+    names = _GROUP_NAMES.all(conn, {"b_account": account.id})
+    return account.role, frozenset(r.name for r in names)

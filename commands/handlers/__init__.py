@@ -15,7 +15,6 @@ from commands.handlers import account, collection, ordering, queries, subscripti
 from commands.handlers.common import command_name, fail
 from commands.parsed import Parsed
 from commands.roles import Roles, load_roles
-from store.domain import accounts
 
 # (ctx, parsed, sender account or None) -> Outcome
 Handler = Callable[..., Outcome]
@@ -49,7 +48,7 @@ def dispatch(ctx: Context, parsed: Parsed, roles: Roles | None = None) -> Outcom
     """
     handler = HANDLERS[parsed.command]
     roles = roles or load_roles()
-    sender = accounts.by_phone(ctx.conn, ctx.phone)
+    sender = ctx.sender()
     if not roles.is_public(parsed.command):
         if sender is None:
             return fail(parsed, "E03", "e03_not_registered")
