@@ -13,7 +13,12 @@ only after the message is committed to the store, so
 
 The check: N accepted with N distinct ids, N receipts matched, none doubled (exit 1 if not).
 
+`--app-process` runs the application in a process of its own, as a real one would be; without
+it the application shares the gateway's process, event loop and CPU (its submit_sm encoding and
+response handling count as the gateway's), so the figures are a floor.
+
     python benchmarks/upstream.py --count 10000 --window 100
+    python benchmarks/upstream.py --count 20000 --sim-process --app-process
     python benchmarks/upstream.py --count 20000 --sim-process --database-url postgresql://…
     python benchmarks/upstream.py --short --json /tmp/upstream.json
 """
@@ -22,10 +27,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -110,17 +118,69 @@ async def submit_all(conn: SmppConnection, count: int, window: int
     return ids, latencies, refused
 
 
+@dataclass
+class AppRun:
+    """What the application saw (picklable: it may come back from the application's process).
+    Times are time.perf_counter(), the system-wide monotonic clock, so they compare across
+    processes."""
+
+    ids: list[str]
+    latencies: list[float]
+    refused: Counter[str]
+    receipts: Counter[str]
+    start: float
+    accepted_at: float
+    receipts_at: float
+    cpu: float  # the application's own process CPU, when it had one (else 0)
+
+
+async def app_session(port: int, count: int, window: int, timeout: float, settle: float, *,
+                      own_process: bool = False) -> AppRun:
+    """Bind, submit ``count`` messages ``window`` at a time, wait for their receipts."""
+    app = App()
+    cpu0 = cpu_seconds()
+    conn = await connect("127.0.0.1", port, app, config=sm.SessionConfig(window=window),
+                         name="bench-app")
+    try:
+        await conn.bind("bind_transceiver", APP, APP_PASSWORD)
+        start = time.perf_counter()
+        ids, lat, refused = await submit_all(conn, count, window)
+        accepted_at = time.perf_counter()
+        want = len(set(ids))
+        idle_since, seen = time.perf_counter(), -1
+        # Counted as they arrive: rescanning every id each turn cost the process a seventh of
+        # its CPU. Receipts for unknown ids are caught by the check.
+        while app.distinct < want:
+            got = sum(app.receipts.values())
+            if got != seen:
+                seen, idle_since = got, time.perf_counter()
+            elif time.perf_counter() - idle_since > timeout:
+                break
+            await asyncio.sleep(0.05)
+        receipts_at = app.last_receipt or time.perf_counter()
+        await asyncio.sleep(settle)  # doubles arrive late
+    finally:
+        await conn.unbind(timeout=2.0)
+    return AppRun(ids, lat, refused, app.receipts, start, accepted_at, receipts_at,
+                  cpu_seconds() - cpu0 if own_process else 0.0)
+
+
+def _app_process_main(port: int, count: int, window: int, timeout: float,
+                      settle: float) -> AppRun:
+    return eventloop.run(app_session(port, count, window, timeout, settle, own_process=True))
+
+
 async def run(args: argparse.Namespace) -> int:
     tmp = tempfile.TemporaryDirectory()
     url = args.database_url or f"sqlite:///{tmp.name}/upstream.db"
     sim: SimProcess | None = None
     extra: dict[str, Any] = dict(smpp_server_port=0, window=args.smsc_window,
                                  claim_batch=args.batch, instance="bench-upstream")
-    app = App()
-    conn: SmppConnection | None = None
     gw: Gateway | None = None
+    where = lambda flag: "separate" if flag else "same"  # noqa: E731
     print(f"upstream: {args.count:,} submit_sm, window {args.window}, over {db_kind(url)}, "
-          f"simulator in {'separate' if args.sim_process else 'same'} process", flush=True)
+          f"simulator in {where(args.sim_process)} process, application in "
+          f"{where(args.app_process)} process", flush=True)
     try:
         if args.sim_process:
             sim = SimProcess()
@@ -133,40 +193,29 @@ async def run(args: argparse.Namespace) -> int:
         await gw.store.write(lambda c: upstream.create_account(
             c, system_id=APP, password_hash=pw_hash, now=now))
         await gw.client.wait_bound()
-        conn = await connect("127.0.0.1", gw.upstream_server.port, app,
-                             config=sm.SessionConfig(window=args.window), name="bench-app")
-        await conn.bind("bind_transceiver", APP, APP_PASSWORD)
+        session = (args.count, args.window, args.timeout, args.settle)
         cpu0 = cpu_seconds()
-        start = time.perf_counter()
-        ids, lat, refused = await submit_all(conn, args.count, args.window)
-        accepted_at = time.perf_counter()
-        want = set(ids)
-        idle_since, seen = time.perf_counter(), -1
-        # Counted as they arrive: rescanning every id each turn cost this process (which is
-        # the gateway's) a seventh of its CPU. Receipts for unknown ids are caught below.
-        while app.distinct < len(want):
-            got = sum(app.receipts.values())
-            if got != seen:
-                seen, idle_since = got, time.perf_counter()
-            elif time.perf_counter() - idle_since > args.timeout:
-                break
-            await asyncio.sleep(0.05)
-        receipts_at = app.last_receipt or time.perf_counter()
-        await asyncio.sleep(args.settle)  # doubles arrive late
+        if args.app_process:
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                result = await asyncio.get_running_loop().run_in_executor(
+                    pool, _app_process_main, gw.upstream_server.port, *session)
+        else:
+            result = await app_session(gw.upstream_server.port, *session)
         gw_cpu = cpu_seconds() - cpu0
         smsc = (await sim.call("stats"))["sim"] if sim else gw.simulator.stats()
     finally:
-        if conn is not None:
-            await conn.unbind(timeout=2.0)
         if gw is not None:
             await gw.stop()
         if sim is not None:
             await sim.stop()
         tmp.cleanup()
     n = args.count
-    matched = sum(1 for i in want if app.receipts[i] > 0)
-    doubled = sum(c - 1 for i, c in app.receipts.items() if i in want and c > 1)
-    strangers = sum(c for i, c in app.receipts.items() if i not in want)
+    ids, lat, refused, receipts = result.ids, result.latencies, result.refused, result.receipts
+    start, accepted_at, receipts_at = result.start, result.accepted_at, result.receipts_at
+    want = set(ids)
+    matched = sum(1 for i in want if receipts[i] > 0)
+    doubled = sum(c - 1 for i, c in receipts.items() if i in want and c > 1)
+    strangers = sum(c for i, c in receipts.items() if i not in want)
     accepted_rate = len(ids) / (accepted_at - start)
     e2e_rate = matched / (receipts_at - start) if matched else 0.0
     problems = []
@@ -183,15 +232,19 @@ async def run(args: argparse.Namespace) -> int:
     print(f"submit_sm → submit_sm_resp: {fmt_latency(percentiles(lat))}")
     print(f"receipts matched: {matched:,}/{n:,} ({doubled} doubled) → {e2e_rate:,.0f} msgs/s "
           f"submit to receipt")
-    print(f"CPU per message: gateway{' + simulator' if not sim else ''} "
-          f"{gw_cpu / n * 1000:.2f} ms; SMSC accepted {smsc['submits']['accepted']} submit_sm")
+    print(f"CPU per message: gateway{' + simulator' if not sim else ''}"
+          f"{' + application' if not args.app_process else ''} {gw_cpu / n * 1000:.2f} ms"
+          + (f", application {result.cpu / n * 1000:.2f} ms" if args.app_process else "")
+          + f"; SMSC accepted {smsc['submits']['accepted']} submit_sm")
     lines = log_lines(args.log_path)
     print(f"gateway log: {lines:,} lines at {args.log_level} ({lines / max(n, 1):.1f} a message)")
     print(f"check: OK — {n} accepted, {matched} receipts, none doubled" if ok
           else f"check: FAILED — {'; '.join(problems)}")
     write_json(args.json, {
         "benchmark": "upstream", "db": db_kind(url), "count": n, "window": args.window,
-        "sim_process": args.sim_process, "accepted": len(ids), "distinct_ids": len(want),
+        "sim_process": args.sim_process, "app_process": args.app_process,
+        "cpu_ms_per_msg_app": result.cpu / n * 1000 if args.app_process else None,
+        "accepted": len(ids), "distinct_ids": len(want),
         "accepted_per_s": accepted_rate, "submit_latency": percentiles(lat),
         "receipts_matched": matched, "receipts_doubled": doubled,
         "receipts_unknown": strangers, "end_to_end_per_s": e2e_rate,
@@ -213,6 +266,8 @@ def main() -> None:
     ap.add_argument("--database-url", help="default: a temporary SQLite file")
     ap.add_argument("--sim-process", action="store_true",
                     help="run the SMSC simulator as a separate process")
+    ap.add_argument("--app-process", action="store_true",
+                    help="run the application (the SMPP client) as a separate process")
     ap.add_argument("--timeout", type=float, default=60.0,
                     help="give up waiting for receipts after this many idle seconds")
     ap.add_argument("--settle", type=float, default=1.0)

@@ -81,6 +81,15 @@ def test_upstream(tmp_path: Path) -> None:
     assert s["accepted"] == s["distinct_ids"] == s["receipts_matched"] == s["count"] == 200
     assert s["receipts_doubled"] == 0 and s["receipts_unknown"] == 0
     assert s["smsc_submits_accepted"] == 200 and s["accepted_per_s"] > 0
+    assert s["app_process"] is False and s["cpu_ms_per_msg_app"] is None
+
+
+@pytest.mark.timeout(120)
+def test_upstream_with_the_application_in_its_own_process(tmp_path: Path) -> None:
+    s = run_short(tmp_path, "upstream", "--app-process")
+    assert s["app_process"] is True and s["cpu_ms_per_msg_app"] > 0
+    assert s["accepted"] == s["distinct_ids"] == s["receipts_matched"] == s["count"] == 200
+    assert s["receipts_doubled"] == 0 and s["receipts_unknown"] == 0
 
 
 @pytest.mark.timeout(120)
