@@ -32,6 +32,7 @@ from gateway.mo_acks import AckTracker
 from gateway.mo_processor import MoProcessor
 from gateway.notices.service import NoticeService
 from gateway.numbers import load_numbers
+from gateway.planner_stats import PlannerStats
 from gateway.receipt_followup import ReceiptFollowUp
 from gateway.receipt_sweep import ReceiptSweep
 from gateway.routing import specs_from_settings
@@ -59,6 +60,7 @@ class Gateway:
         self.api_port: int | None = None
         self.notices: NoticeService | None = None
         self.receipt_sweep: ReceiptSweep | None = None
+        self.planner_stats: PlannerStats | None = None
         self.receipt_followup: ReceiptFollowUp | None = None
         self.webhooks: WebhookWorker | None = None
         self.draining = False  # set by stop(): /readyz answers 503 from then on
@@ -131,6 +133,9 @@ class Gateway:
             unmatched_age=s.receipt_unmatched_age,
             on_matched=lambda: self.inbound.on_upstream_owed())
         self.receipt_sweep.start()
+        self.planner_stats = PlannerStats(self.store, interval=s.pg_analyze_interval)
+        if self.planner_stats.wanted:
+            self.planner_stats.start()
         self.receipt_followup = ReceiptFollowUp(
             self.store,  # query_sm goes on the bound connection that carried the MT
             lambda name: next((getattr(c, "connection", None) for c in self.clients
@@ -240,6 +245,8 @@ class Gateway:
             await self.upstream_server.stop()
         if self.receipt_sweep is not None:
             await self.receipt_sweep.stop()
+        if self.planner_stats is not None:
+            await self.planner_stats.stop()
         if self.receipt_followup is not None:
             await self.receipt_followup.stop()
         if self.notices is not None:

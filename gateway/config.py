@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     # and reported (log + smsgw_receipts_unmatched_aged) once older than this (s).
     receipt_retry_interval: float = Field(default=2.0, gt=0)
     receipt_unmatched_age: float = Field(default=600.0, gt=0)
+    # PostgreSQL: how often (s) to look for tables that grew by half since they were last
+    # analysed, and analyse them (gateway/planner_stats.py); 0 = leave it all to autovacuum.
+    pg_analyze_interval: float = Field(default=5.0, ge=0)
     # A part without its receipt this long after submission (s) is followed up with query_sm
     # (gateway/receipt_followup.py); still unknown receipt_grace (s) later, or when query_sm
     # fails, it is final `unknown`. receipt_check_interval: how often to look (s).
