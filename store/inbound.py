@@ -37,8 +37,11 @@ _LATEST_BY_CONTENT = FastStatement(
 _FIND = FastStatement(sa.select(mo.c.id).where(
     mo.c.connection == sa.bindparam("connection"), mo.c.dedup_key == sa.bindparam("dedup_key")))
 _GET = FastStatement(sa.select(mo).where(mo.c.id == sa.bindparam("b_id")))
-_CLAIM = FastStatement(sa.update(mo).where(mo.c.id.in_(sa.bindparam("ids", expanding=True)),
-                                           mo.c.status == "received").values(status="received"))
+# A row lock, not a write: the dummy UPDATE this was wrote a new version of the row and of
+# its five index entries on PostgreSQL for every MO (SQLite, one writer, ignores FOR UPDATE).
+_CLAIM = FastStatement(sa.select(mo.c.id).where(
+    mo.c.id.in_(sa.bindparam("ids", expanding=True)), mo.c.status == "received")
+    .with_for_update())
 _PROCESSED = FastStatement(
     sa.update(mo).where(mo.c.id == sa.bindparam("b_id"), mo.c.status == "received")
     .values(status="processed", processed_at=sa.bindparam("b_now"),
@@ -207,9 +210,10 @@ def replies_to(conn: Connection, mo_id: int) -> list[str]:
 
 def claim_mos(conn: Connection, ids: list[int]) -> bool:
     """Take these received MOs for processing in this transaction, or False when another
-    worker already finished them. On PostgreSQL the UPDATE locks the rows, so a concurrent
-    claimer waits for our commit and then finds them processed (no effect twice)."""
-    return _CLAIM.run(conn, {"ids": ids}) == len(ids)
+    worker already finished them. On PostgreSQL SELECT … FOR UPDATE locks the rows, so a
+    concurrent claimer waits for our commit and then finds them processed (READ COMMITTED
+    checks the WHERE again on the row it waited for): no effect twice."""
+    return len(_CLAIM.all(conn, {"ids": ids})) == len(set(ids))
 
 
 def mark_mo_processed(conn: Connection, id: int, *, command: str | None, now: datetime,

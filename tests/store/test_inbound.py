@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -188,6 +190,40 @@ def test_receipt_without_id_is_stored_final(store: Store) -> None:
     assert row is not None
     assert (row.status, row.disposition) == ("processed", "receipt_without_id")
     assert store.run(lambda c: inbound.unprocessed_mos(c, 10)) == []
+
+
+@pytest.mark.postgres
+async def test_a_concurrent_claim_waits_and_then_loses(pg_url: str) -> None:
+    """Two workers claim one MO at once (PostgreSQL, two connections: SQLite has one writer
+    at a time): the second waits on the first's row lock and, once the first has processed
+    the MO and committed, finds it taken."""
+    store = Store.open(pg_url)
+    try:
+        mo_id = store.run(lambda c: mo(c, "race"))
+        first = store.engine.connect()
+        tx = first.begin()
+        assert inbound.claim_mos(first, [mo_id]) is True
+        second: list[bool] = []
+        started = threading.Event()
+
+        def claim_again() -> None:
+            with store.engine.connect() as c, c.begin():
+                started.set()
+                second.append(inbound.claim_mos(c, [mo_id]))
+
+        t = threading.Thread(target=claim_again)
+        t.start()
+        started.wait(5)
+        t.join(0.5)
+        assert t.is_alive() and not second  # blocked on the first claim's row lock
+        assert inbound.mark_mo_processed(first, mo_id, command="HELP", now=NOW,
+                                         disposition="answered") is True
+        tx.commit()
+        first.close()
+        t.join(10)
+        assert second == [False]
+    finally:
+        await store.close()
 
 
 def test_claim_and_mark_happen_once(store: Store) -> None:
