@@ -13,9 +13,9 @@ only after the message is committed to the store, so
 
 The check: N accepted with N distinct ids, N receipts matched, none doubled (exit 1 if not).
 
-`--app-process` runs the application in a process of its own, as a real one would be; without
-it the application shares the gateway's process, event loop and CPU (its submit_sm encoding and
-response handling count as the gateway's), so the figures are a floor.
+`--app-process` runs the application in a process of its own, as a real one would be, and
+reports its CPU apart; without it the application shares the gateway's process, event loop
+and CPU (its submit_sm encoding and response handling count as the gateway's).
 
     python benchmarks/upstream.py --count 10000 --window 100
     python benchmarks/upstream.py --count 20000 --sim-process --app-process
