@@ -177,10 +177,10 @@ async def run(args: argparse.Namespace) -> int:
     extra: dict[str, Any] = dict(smpp_server_port=0, window=args.smsc_window,
                                  claim_batch=args.batch, instance="bench-upstream")
     gw: Gateway | None = None
-    where = lambda flag: "separate" if flag else "same"  # noqa: E731
+    sim_where, app_where = ("separate" if f else "same" for f in (args.sim_process,
+                                                                   args.app_process))
     print(f"upstream: {args.count:,} submit_sm, window {args.window}, over {db_kind(url)}, "
-          f"simulator in {where(args.sim_process)} process, application in "
-          f"{where(args.app_process)} process", flush=True)
+          f"simulator in {sim_where} process, application in {app_where} process", flush=True)
     try:
         if args.sim_process:
             sim = SimProcess()

@@ -96,6 +96,13 @@ PRIORITY_BULK = 3
 _SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
 
 
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        # Naive times are ambiguous; refusing them catches clock bugs early.
+        raise ValueError(f"naive datetime {value!r}: pass an aware UTC datetime")
+    return value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out, whatever the backend stores.
 
@@ -109,29 +116,22 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            # Naive times are ambiguous; refusing them catches clock bugs early.
-            raise ValueError(f"naive datetime {value!r}: pass an aware UTC datetime")
-        value = value.astimezone(UTC)
+        value = _as_utc(value)
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
 
     def bind_processor(self, dialect: Dialect) -> Any:
-        """On SQLite, the check above and the text SQLAlchemy's SQLite DATETIME would store,
-        in one step: a datetime is bound several times per message, and the two layers
-        (this decorator, then the dialect's dict-based formatting) cost three times as much."""
+        """On SQLite, the check and the text SQLAlchemy's SQLite DATETIME would store, in one
+        step: a datetime is bound several times per message, and the two layers (this
+        decorator, then the dialect's dict-based formatting) cost three times as much."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            offset = value.utcoffset()
-            if offset is None:
-                raise ValueError(f"naive datetime {value!r}: pass an aware UTC datetime")
-            if offset:
-                value = value.astimezone(UTC)
+            value = _as_utc(value)
             return _SQLITE_DATETIME % (value.year, value.month, value.day, value.hour,
                                        value.minute, value.second, value.microsecond)
 

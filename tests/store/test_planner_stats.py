@@ -64,3 +64,30 @@ async def test_a_table_that_filled_up_is_analysed_once(store: Store) -> None:
     # Analysed: nothing is stale until the table grows by half again.
     assert "outbound_parts" not in {t.name for t in store.run(planner_stats.stale_tables)}
     assert "outbound_parts" not in await job.tick()
+
+
+async def test_a_table_locked_by_another_analyze_is_skipped_not_waited_on(store: Store) -> None:
+    """Another instance analysing (or a VACUUM) holds the table: the job gives up on it after
+    its lock timeout, says so, and analyses the rest."""
+    if store.dialect_name != "postgresql":
+        assert not PlannerStats(store).wanted
+        return
+    store.run(_fill)
+    deadline = time.monotonic() + 30
+    while "outbound_parts" not in {t.name for t in store.run(planner_stats.stale_tables)}:
+        assert time.monotonic() < deadline, "table counts never reached pg_stat_user_tables"
+        await asyncio.sleep(0.2)
+    holder = store.engine.connect()
+    tx = holder.begin()
+    # The lock ANALYZE and VACUUM take: a second one waits for it.
+    holder.exec_driver_sql("LOCK TABLE outbound_parts IN SHARE UPDATE EXCLUSIVE MODE")
+    try:
+        started = time.monotonic()
+        analysed = await PlannerStats(store).tick()
+        assert "outbound_parts" not in analysed and "outbound_messages" in analysed
+        assert time.monotonic() - started < 10  # a lock timeout, not a wait for the holder
+    finally:
+        tx.rollback()
+        holder.close()
+    assert "outbound_parts" in {t.name for t in store.run(planner_stats.stale_tables)}
+    assert "outbound_parts" in await PlannerStats(store).tick()  # next time it goes through
